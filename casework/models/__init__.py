@@ -1,0 +1,20 @@
+"""The Casework tables; import from here."""
+
+from .audit import GENESIS, CaseEvent
+from .case import (
+    CHANNELS, DOCUMENT_KINDS, OUTCOMES, PERSONS, REASON_CLASSES, REASON_SUBS, TECHNIQUES,
+    ContactAttempt, Dispute, Document, DunningCase, Policy, Task,
+)
+from .estate import Building, Community, ContactChannel, Debtor, Holiday, Unit
+from .ledger import ChargeLine, Installment, Payment, PaymentAllocation, PaymentPlan
+from .staff import ROLE_LABELS, ROLES, StaffUser, staff_community
+from .types import Fixed, Money, UTCDateTime, money, utcnow
+
+__all__ = [
+    "CHANNELS", "DOCUMENT_KINDS", "GENESIS", "OUTCOMES", "PERSONS", "REASON_CLASSES",
+    "REASON_SUBS", "ROLES", "ROLE_LABELS", "TECHNIQUES", "Building", "CaseEvent", "ChargeLine",
+    "Community", "ContactAttempt", "ContactChannel", "Debtor", "Dispute", "Document",
+    "DunningCase", "Fixed", "Holiday", "Installment", "Money", "Payment", "PaymentAllocation",
+    "PaymentPlan", "Policy", "StaffUser", "Task", "UTCDateTime", "Unit", "money", "staff_community",
+    "utcnow",
+]

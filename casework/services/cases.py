@@ -1,0 +1,250 @@
+"""Use cases on a case's workflow: open it, fire events, assign it, reveal a phone number."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from workflows import dunning
+from workflows.facts import SYSTEM, Actor
+
+from .. import audit
+from ..extensions import db
+from ..models import (
+    ChargeLine, Community, Debtor, DunningCase, Policy, StaffUser, Task, utcnow,
+)
+from .access import actor_of, ensure_can_act
+from .effects import EFFECTS
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .facts import gather
+from .uow import transaction
+
+
+def get_case(case_id: int, *, lock: bool = False) -> DunningCase:
+    query = sa.select(DunningCase).where(DunningCase.id == case_id)
+    if lock:
+        query = query.with_for_update()
+    case = db.session.scalars(query).first()
+    if case is None:
+        raise NotFound(f"案件 {case_id} 不存在。", f"Case {case_id} does not exist.")
+    return case
+
+
+def current_policy(community_id: int) -> Policy:
+    policy = db.session.scalars(sa.select(Policy).where(Policy.community_id == community_id)
+                                .order_by(Policy.version.desc())).first()
+    if policy is None:
+        raise InvalidInput("community_id", "该小区还没有催缴政策，请管理员先设置。",
+                           "The community has no dunning policy yet.")
+    return policy
+
+
+def open_case(debtor_id: int, community_id: int, charge_line_ids: Iterable[int],
+              user: StaffUser | None = None, assignee_id: int | None = None,
+              now: datetime | None = None) -> DunningCase:
+    """Open a case for a debtor's unpaid periods, or add them to the debtor's open case."""
+    now = now or utcnow()
+    ids = sorted(set(charge_line_ids))
+    with transaction():
+        case = _open_case(debtor_id, community_id, ids, actor_of(user), assignee_id, now)
+    return case
+
+
+def _open_case(debtor_id: int, community_id: int, ids: list[int], actor: Actor,
+               assignee_id: int | None, now: datetime) -> DunningCase:
+    if db.session.get(Debtor, debtor_id) is None:
+        raise InvalidInput("debtor_id", f"业主 {debtor_id} 不存在。", "Unknown debtor.")
+    if db.session.get(Community, community_id) is None:
+        raise InvalidInput("community_id", f"小区 {community_id} 不存在。", "Unknown community.")
+    if not ids:
+        raise InvalidInput("charge_line_ids", "至少需要一条欠费记录。", "At least one charge line.")
+    lines = db.session.scalars(sa.select(ChargeLine).where(ChargeLine.id.in_(ids))).all()
+    if len(lines) != len(ids):
+        missing = sorted(set(ids) - {line.id for line in lines})
+        raise InvalidInput("charge_line_ids", f"欠费记录不存在：{missing}", f"Unknown: {missing}")
+    for line in lines:
+        if line.debtor_id != debtor_id or line.unit.building.community_id != community_id:
+            raise InvalidInput("charge_line_ids", f"欠费记录 {line.id} 不属于该业主或小区。",
+                               f"Charge line {line.id} belongs to another debtor or community.")
+        if line.case_id is not None:
+            raise InvalidInput("charge_line_ids", f"欠费记录 {line.id} 已在案件中。",
+                               f"Charge line {line.id} is already in a case.")
+    case = db.session.scalars(sa.select(DunningCase).where(
+        DunningCase.debtor_id == debtor_id, DunningCase.community_id == community_id,
+        DunningCase.state.not_in(dunning.FINAL_STATES))).first()
+    if case is None:
+        case = DunningCase(number=f"tmp-{uuid.uuid4().hex}", debtor_id=debtor_id,
+                           community_id=community_id, policy=current_policy(community_id),
+                           state="preparation", assignee_id=assignee_id, opened_at=now,
+                           updated_at=now)
+        db.session.add(case)
+        db.session.flush()
+        case.number = f"CW{now.year}-{case.id:06d}"
+        audit.append(case, actor, "opened", "open_case", None, "preparation",
+                     {"charge_line_ids": ids, "policy_version": case.policy.version,
+                      "assignee_id": assignee_id}, at=now)
+    else:
+        audit.append(case, actor, "lines", "add_charge_lines", payload={"charge_line_ids": ids},
+                     at=now)
+    for line in lines:
+        line.case_id = case.id
+    return case
+
+
+def fire_event(case_id: int, event: str, user: StaffUser | None = None,
+               params: Mapping[str, Any] | None = None, now: datetime | None = None,
+               expected_version: int | None = None) -> DunningCase:
+    """Fire a workflow event as a staff user (None: the system), in one transaction."""
+    now = now or utcnow()
+    with transaction():
+        case = get_case(case_id)
+        if expected_version is not None and case.version != expected_version:
+            raise Conflict("该案件已被其他人修改，请刷新后重试。",
+                           "The case changed since you loaded it; reload and retry.")
+        ensure_can_act(user, case)
+        fire_in_transaction(case, event, actor_of(user), params or {}, now)
+    return case
+
+
+def fire_in_transaction(case: DunningCase, event: str, actor: Actor,
+                        params: Mapping[str, Any], now: datetime) -> None:
+    """Guards, transition, effects and the audit record: the caller owns the transaction."""
+    params = normalize(params)
+    facts = gather(case, now)
+    source, target = dunning.fire(case, event, facts, actor, params)
+    effect = EFFECTS.get(event)
+    payload = effect(case, facts, actor, dict(params), now) if effect else {}
+    for key in ("reason", "note"):
+        if params.get(key):
+            payload.setdefault(key, str(params[key]).strip())
+    audit.append(case, actor, "transition", event, source, target, payload, at=now)
+    if not case.is_open:
+        case.closed_at = now
+        _cancel_open_tasks(case, keep_kinds=("after_payment_visit",))
+
+
+def normalize(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Form and JSON values to domain types: installment dates and amounts."""
+    params = dict(params)
+    items = params.get("installments")
+    if items is not None:
+        if not isinstance(items, list):
+            raise InvalidInput("installments", "分期计划格式不正确。", "Installments must be a list.")
+        parsed = []
+        for n, item in enumerate(items, start=1):
+            try:
+                due = item["due_date"]
+                due = date.fromisoformat(due) if isinstance(due, str) else due
+                amount = item["amount"]
+                if isinstance(amount, float):
+                    raise TypeError
+                parsed.append({"due_date": due, "amount": Decimal(str(amount))})
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                raise InvalidInput(f"installments[{n}]", f"第{n}期的日期或金额格式不正确。",
+                                   f"Installment {n} has a bad date or amount.") from exc
+        params["installments"] = parsed
+    return params
+
+
+def _cancel_open_tasks(case: DunningCase, keep_kinds: tuple[str, ...] = ()) -> None:
+    for task in db.session.scalars(sa.select(Task).where(Task.case_id == case.id,
+                                                         Task.status == "open")):
+        if task.kind not in keep_kinds:
+            task.status = "cancelled"
+
+
+def settle_if_nothing_owed(case: DunningCase, now: datetime) -> bool:
+    """Close the case as paid once nothing is owed (fired by the payment that clears it)."""
+    if case.is_open and gather(case, now).outstanding == 0:
+        fire_in_transaction(case, "settle", SYSTEM, {}, now)
+        return True
+    return False
+
+
+def assign(case_ids: Iterable[int], assignee_id: int | None, user: StaffUser | None,
+           now: datetime | None = None) -> int:
+    """Assign or reassign cases (in bulk) to a collector; supervisors only."""
+    now = now or utcnow()
+    ids = sorted(set(case_ids))
+    with transaction():
+        if user is not None and not user.has_role("supervisor"):
+            raise Forbidden("只有催缴组长可以分配案件。", "Only a supervisor may assign cases.")
+        assignee = db.session.get(StaffUser, assignee_id) if assignee_id else None
+        if assignee_id and (assignee is None or not assignee.active
+                            or not assignee.has_role("collector")):
+            raise InvalidInput("assignee_id", "只能分配给在职的催费员。",
+                               "Cases can only go to an active collector.")
+        cases = db.session.scalars(sa.select(DunningCase).where(DunningCase.id.in_(ids))).all()
+        if len(cases) != len(ids):
+            raise InvalidInput("case_ids", "部分案件不存在。", "Some cases do not exist.")
+        actor = actor_of(user)
+        changed = 0
+        for case in cases:
+            if not case.is_open or case.assignee_id == assignee_id:
+                continue
+            audit.append(case, actor, "assignment", "assign", payload={
+                "from": case.assignee_id, "to": assignee_id}, at=now)
+            case.assignee_id = assignee_id
+            for task in db.session.scalars(sa.select(Task).where(
+                    Task.case_id == case.id, Task.status == "open",
+                    Task.assignee_id.is_not(None))):
+                task.assignee_id = assignee_id
+            changed += 1
+    return changed
+
+
+def reveal_phone(case_id: int, user: StaffUser, now: datetime | None = None) -> str:
+    """Show the debtor's phone number to someone allowed to call; every reveal is audited."""
+    now = now or utcnow()
+    with transaction():
+        case = get_case(case_id)
+        ensure_can_act(user, case)
+        phone = case.debtor.phone()
+        if phone is None:
+            raise NotFound("该业主没有可用的电话号码。", "The debtor has no usable phone number.")
+        audit.append(case, actor_of(user), "reveal", "reveal_phone",
+                     payload={"channel": "phone"}, at=now)
+    return phone
+
+
+def add_task(case: DunningCase, kind: str, title: str, due_at: datetime, *,
+             assignee_id: int | None = None, role: str | None = None, priority: int = 0,
+             dedupe_key: str | None = None) -> Task:
+    task = Task(case_id=case.id, kind=kind, title=title, due_at=due_at, assignee_id=assignee_id,
+                candidate_role=role, priority=priority, dedupe_key=dedupe_key,
+                created_at=utcnow())
+    db.session.add(task)
+    return task
+
+
+def charge_line(unit_id: int, debtor_id: int, period_label: str, period_start: date,
+                period_end: date, due_date: date, amount_due: Decimal,
+                amount_paid: Decimal = Decimal("0.00"), fee_type: str = "物业费",
+                contract_daily_rate: Decimal | None = None,
+                external_ref: str | None = None) -> ChargeLine:
+    """A new charge line with its limitation clock set (3 years after its due date)."""
+    from .clock import limitation_expiry
+
+    if amount_due < 0 or amount_paid < 0 or amount_paid > amount_due:
+        raise InvalidInput("amount_due", "应收、实收金额须为非负数，且实收不超过应收。",
+                           "Amounts must be non-negative and paid must not exceed due.")
+    line = ChargeLine(unit_id=unit_id, debtor_id=debtor_id, period_label=period_label,
+                      period_start=period_start, period_end=period_end, due_date=due_date,
+                      amount_due=amount_due, amount_paid=amount_paid, fee_type=fee_type,
+                      contract_daily_rate=contract_daily_rate, external_ref=external_ref,
+                      limitation_expiry=limitation_expiry(due_date))
+    db.session.add(line)
+    return line
+
+
+def money_at_risk(case: DunningCase, today: date, within_days: int = 180) -> Decimal:
+    """Outstanding on periods whose limitation expires within `within_days` (and not yet)."""
+    horizon = today + timedelta(days=within_days)
+    return sum((line.balance for line in case.charge_lines
+                if line.balance > 0 and today <= line.limitation_expiry <= horizon),
+               Decimal("0.00"))

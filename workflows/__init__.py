@@ -1,0 +1,1 @@
+"""Pure statechart definitions: no Flask, no database."""
