@@ -78,7 +78,7 @@ def _open_case(debtor_id: int, community_id: int, ids: list[int], actor: Actor,
         DunningCase.debtor_id == debtor_id, DunningCase.community_id == community_id,
         DunningCase.state.not_in(dunning.FINAL_STATES))).first()
     if case is None:
-        case = DunningCase(number=f"tmp-{uuid.uuid4().hex}", debtor_id=debtor_id,
+        case = DunningCase(number=f"tmp-{uuid.uuid4().hex[:24]}", debtor_id=debtor_id,
                            community_id=community_id, policy=current_policy(community_id),
                            state="preparation", assignee_id=assignee_id, opened_at=now,
                            updated_at=now)
