@@ -17,6 +17,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(diagram)
     app.cli.add_command(seed_demo)
     app.cli.add_command(create_user)
+    app.cli.add_command(sweep_command)
+    app.cli.add_command(worker_command)
 
 
 @click.group("audit")
@@ -101,3 +103,60 @@ def create_user(username: str, name: str | None, roles: tuple[str, ...], passwor
     db.session.add(user)
     db.session.commit()
     click.echo(f"created {username}")
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO date-time: {value}", param_hint="--now") from exc
+    if moment.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        moment = moment.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return moment.astimezone(UTC)
+
+
+@click.command("sweep")
+@click.option("--now", "now_text", help="Pretend it is this moment (ISO; naive = Shanghai).")
+@click.option("--inline", is_flag=True, help="Run the due work here instead of through RQ.")
+@click.option("--every", type=int, default=0, help="Repeat every N seconds until stopped.")
+@click.option("--batch", type=int, default=500, show_default=True)
+def sweep_command(now_text: str | None, inline: bool, every: int, batch: int) -> None:
+    """Claim due timers and queued messages and hand them to the workers."""
+    import time
+
+    from .queues import get_queue
+    from .sweep import sweep
+
+    while True:
+        now = _parse_now(now_text) or datetime.now(UTC)
+        queue = None if inline else get_queue("dunning")
+        result = sweep(now, batch=batch, queue=queue, inline=inline)
+        click.echo(f"{now.isoformat()} swept {result.timers} timers, {result.messages} messages"
+                   f" in {len(result.jobs)} jobs" + (f"; errors: {result.errors}"
+                                                     if result.errors else ""))
+        if not every:
+            if result.errors:
+                sys.exit(1)
+            return
+        time.sleep(every)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--queue", "queues", multiple=True, help="Queues to listen on (default: all).")
+def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
+    """An RQ worker with the app loaded and the scheduler on (retries, scheduled jobs)."""
+    from flask import current_app
+    from rq import Worker
+
+    from . import jobs
+    from .queues import QUEUES, redis_connection
+
+    jobs.use_app(current_app._get_current_object())
+    db.engine.dispose()  # forked jobs open their own connections
+    worker = Worker(list(queues or QUEUES), connection=redis_connection())
+    worker.work(burst=burst, with_scheduler=True)

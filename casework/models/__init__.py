@@ -8,13 +8,14 @@ from .case import (
 from .estate import Building, Community, ContactChannel, Debtor, Holiday, Unit
 from .ledger import ChargeLine, Installment, Payment, PaymentAllocation, PaymentPlan
 from .staff import ROLE_LABELS, ROLES, StaffUser, staff_community
+from .timers import TIMER_STATUSES, OutboxMessage, Timer
 from .types import Fixed, Money, UTCDateTime, money, utcnow
 
 __all__ = [
     "CHANNELS", "DOCUMENT_KINDS", "GENESIS", "OUTCOMES", "PERSONS", "REASON_CLASSES",
     "REASON_SUBS", "ROLES", "ROLE_LABELS", "TECHNIQUES", "Building", "CaseEvent", "ChargeLine",
     "Community", "ContactAttempt", "ContactChannel", "Debtor", "Dispute", "Document",
-    "DunningCase", "Fixed", "Holiday", "Installment", "Money", "Payment", "PaymentAllocation",
+    "DunningCase", "Fixed", "Holiday", "Installment", "OutboxMessage", "TIMER_STATUSES", "Timer", "Money", "Payment", "PaymentAllocation",
     "PaymentPlan", "Policy", "StaffUser", "Task", "UTCDateTime", "Unit", "money", "staff_community",
     "utcnow",
 ]

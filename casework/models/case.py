@@ -17,7 +17,7 @@ REASON_CLASSES = ("unaware", "excuse", "wilful", "unreachable")
 REASON_SUBS = ("forgot", "hardship", "service_quality", "billing", "developer_legacy", "vacancy",
                "wrong_debtor", "contract_end", "collective")
 CHANNELS = ("phone", "sms", "wechat", "letter", "visit", "email")
-OUTCOMES = ("no_answer", "reached", "promised", "refused", "disputed", "paid")
+OUTCOMES = ("no_answer", "sent", "reached", "promised", "refused", "disputed", "paid")
 PERSONS = ("debtor", "co_owner", "tenant", "family_adult", "none")
 TECHNIQUES = ("timely_reminder", "cut_retreat", "sympathy", "carpet_bombing", "united_front",
               "sugar_coated", "mobilize_all")
@@ -69,6 +69,7 @@ class DunningCase(db.Model):
     event_seq: Mapped[int] = mapped_column(default=0)  # head of the audit chain
     event_hash: Mapped[str] = mapped_column(sa.String(64), default="0" * 64)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stage_since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -29,6 +29,9 @@ class Fixed(TypeDecorator):
         self.scale = scale
         self.quantum = Decimal(1).scaleb(-scale)
 
+    def __repr__(self) -> str:
+        return f"Fixed({self.scale})"
+
     def load_dialect_impl(self, dialect):
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())

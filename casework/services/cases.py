@@ -22,6 +22,7 @@ from .access import actor_of, ensure_can_act
 from .effects import EFFECTS
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .facts import gather
+from .schedule import reschedule
 from .uow import transaction
 
 
@@ -81,7 +82,7 @@ def _open_case(debtor_id: int, community_id: int, ids: list[int], actor: Actor,
         case = DunningCase(number=f"tmp-{uuid.uuid4().hex[:24]}", debtor_id=debtor_id,
                            community_id=community_id, policy=current_policy(community_id),
                            state="preparation", assignee_id=assignee_id, opened_at=now,
-                           updated_at=now)
+                           stage_since=now, updated_at=now)
         db.session.add(case)
         db.session.flush()
         case.number = f"CW{now.year}-{case.id:06d}"
@@ -93,6 +94,8 @@ def _open_case(debtor_id: int, community_id: int, ids: list[int], actor: Actor,
                      at=now)
     for line in lines:
         line.case_id = case.id
+    db.session.expire(case, ["charge_lines"])
+    reschedule(case, now)
     return case
 
 
@@ -123,9 +126,12 @@ def fire_in_transaction(case: DunningCase, event: str, actor: Actor,
         if params.get(key):
             payload.setdefault(key, str(params[key]).strip())
     audit.append(case, actor, "transition", event, source, target, payload, at=now)
+    if target != source:
+        case.stage_since = now
     if not case.is_open:
         case.closed_at = now
         _cancel_open_tasks(case, keep_kinds=("after_payment_visit",))
+    reschedule(case, now)
 
 
 def normalize(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ..policy import merged
 from .clock import local_date
 
 ZERO = Decimal("0.00")
-DOCUMENTED_OUTCOMES = ("no_answer", "reached", "promised", "refused", "disputed")
+DOCUMENTED_OUTCOMES = ("no_answer", "sent", "reached", "promised", "refused", "disputed")
 
 
 def outstanding(case: DunningCase) -> Decimal:

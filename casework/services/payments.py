@@ -18,6 +18,7 @@ from . import limitation
 from .access import actor_of, ensure_can_act
 from .cases import _open_case, get_case, settle_if_nothing_owed
 from .errors import InvalidInput
+from .schedule import reschedule
 from .uow import transaction
 
 ZERO = Decimal("0.00")
@@ -88,7 +89,8 @@ def record_payment(case_id: int, amount, paid_on: date, *, channel: str = "count
             "external_id": external_id, "designated": list(designated),
             "allocations": [{"charge_line_id": line.id, "amount": part} for line, part in parts],
             "unallocated": payment.unallocated, "limitation_reset": reset}, at=now)
-        settle_if_nothing_owed(case, now)
+        if not settle_if_nothing_owed(case, now):
+            reschedule(case, now)
     return payment
 
 

@@ -1,0 +1,86 @@
+"""RQ entry points: ids and plain values in, a fresh app context per job, services do the work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from flask import Flask
+
+_app: Flask | None = None
+
+
+def use_app(app: Flask) -> None:
+    """Let a worker process that already built the app share it with its jobs."""
+    global _app
+    _app = app
+
+
+@contextmanager
+def job_context() -> Iterator[Flask]:
+    """The app is built once per process; each job gets its own app context and session."""
+    global _app
+    if _app is None:
+        from . import create_app
+
+        _app = create_app()
+    with _app.app_context():
+        try:
+            yield _app
+        finally:
+            from .extensions import db
+
+            db.session.remove()
+
+
+def _when(now_iso: str | None) -> datetime:
+    return datetime.fromisoformat(now_iso) if now_iso else datetime.now(UTC)
+
+
+def run_timers_here(ids: list[int], now: datetime) -> dict[str, int]:
+    from .services.timers import run_timer
+
+    outcome: dict[str, int] = {}
+    for timer_id in ids:
+        result = run_timer(timer_id, now).split(":")[0]
+        outcome[result] = outcome.get(result, 0) + 1
+    return outcome
+
+
+def run_timers(ids: list[int], now_iso: str | None = None) -> dict[str, int]:
+    """Fire a batch of due timers, each in its own transaction."""
+    with job_context():
+        return run_timers_here(ids, _when(now_iso))
+
+
+def send_messages_here(ids: list[int], now: datetime) -> dict[str, int]:
+    from .services.messages import send_one
+    from .services.uow import transaction
+
+    outcome: dict[str, int] = {}
+    for message_id in ids:
+        try:
+            with transaction():
+                result = send_one(message_id, now)
+        except Exception as exc:  # noqa: BLE001  one bad message must not stop the rest
+            result = f"failed {exc.__class__.__name__}"
+        key = result.split(" ")[0]
+        outcome[key] = outcome.get(key, 0) + 1
+    return outcome
+
+
+def send_messages(ids: list[int], now_iso: str | None = None) -> dict[str, int]:
+    """Send queued messages that the contact rules allow now; defer the rest."""
+    with job_context():
+        return send_messages_here(ids, _when(now_iso))
+
+
+def sweep_job(now_iso: str | None = None) -> dict[str, int]:
+    """The sweep as a job, so the scheduler of any worker can run it every minute."""
+    from .queues import get_queue
+    from .sweep import sweep
+
+    with job_context():
+        result = sweep(_when(now_iso), queue=get_queue("dunning"))
+        return {"timers": result.timers, "messages": result.messages}

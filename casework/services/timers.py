@@ -1,0 +1,145 @@
+"""Firing due timers: each job re-checks the case's stage and does nothing if it moved on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from workflows.errors import WorkflowError
+from workflows.facts import SYSTEM
+
+from ..extensions import db
+from ..models import ChargeLine, DunningCase, Task, Timer
+from .cases import add_task, fire_in_transaction
+from .facts import gather
+from .messages import queue_message, reminder_text
+from .schedule import ANY_OPEN, reschedule
+from .uow import transaction
+
+log = logging.getLogger("casework.timers")
+MAX_ATTEMPTS = 3
+
+
+def _task(case: DunningCase, timer: Timer, title: str, *, role: str | None = None,
+          mine: bool = True, priority: int = 1, due_in: timedelta = timedelta(days=1)) -> str:
+    add_task(case, timer.kind, title, timer.due_at + due_in,
+             assignee_id=case.assignee_id if mine else None, role=role, priority=priority,
+             dedupe_key=f"timer-{timer.id}")
+    return f"task: {title}"
+
+
+def _auto(event: str, fallback: str) -> Callable[[DunningCase, Timer, datetime], str]:
+    """Fire `event` as the system; if a rule refuses it, a person gets a task saying why."""
+
+    def action(case: DunningCase, timer: Timer, now: datetime) -> str:
+        try:
+            with db.session.begin_nested():
+                fire_in_transaction(case, event, SYSTEM, {}, now)
+        except WorkflowError as exc:
+            return _task(case, timer, f"{fallback}：{exc.message}", role="collector")
+        if event == "start_outreach":
+            queue_message(case, "sms", reminder_text(case), f"reminder-{case.id}-{timer.id}", now)
+        return f"fired {event}"
+
+    return action
+
+
+def installment_check(case: DunningCase, timer: Timer, now: datetime) -> str:
+    if not gather(case, now).plan_in_default:
+        return "installment kept"
+    fire_in_transaction(case, "break_plan", SYSTEM, {}, now)
+    return "fired break_plan"
+
+
+def limitation_alert(case: DunningCase, timer: Timer, now: datetime) -> str:
+    line = db.session.get(ChargeLine, timer.payload["charge_line_id"])
+    if line is None or line.balance <= 0 or \
+            line.limitation_expiry.isoformat() not in timer.key:
+        return "skipped: period paid or clock reset"
+    days = timer.payload["days_before"]
+    if days <= 90:
+        title = (f"诉讼时效90天内届满（{line.period_label}，{line.limitation_expiry}）："
+                 "须起诉/申请支付令，或书面记录放弃理由")
+    else:
+        title = (f"诉讼时效180天内届满（{line.period_label}，{line.limitation_expiry}）："
+                 "请发送可证明送达的书面催告")
+    return _task(case, timer, title, role="legal", mine=False, priority=3)
+
+
+def task_overdue(case: DunningCase, timer: Timer, now: datetime) -> str:
+    task = db.session.get(Task, timer.payload["task_id"])
+    if task is None or task.status != "open":
+        return "skipped: task closed"
+    return _task(case, timer, f"逾期任务：{task.title}", role="supervisor", mine=False,
+                 priority=2)
+
+
+ACTIONS: dict[str, Callable[[DunningCase, Timer, datetime], str]] = {
+    "start_outreach": _auto("start_outreach", "无法自动开始催收"),
+    "escalate_follow_up": _auto("escalate_follow_up", "无法自动转入跟进"),
+    "installment_check": installment_check,
+    "demand_due": lambda c, t, n: _task(c, t, "发出书面催告（催缴通知书）", role="collector"),
+    "payment_demand_deadline": lambda c, t, n: _task(
+        c, t, "催告期限已届满：回访业主，决定提交调解或申请法律行动", role="collector"),
+    "legal_action_due": lambda c, t, n: _task(c, t, "调解期已满：考虑申请法律行动",
+                                              role="collector"),
+    "lawyer_letter_deadline": lambda c, t, n: _task(
+        c, t, "律师函期限届满：选择司法途径（支付令、诉前调解、小额诉讼或起诉）", role="legal",
+        mine=False, priority=2),
+    "dispute_acknowledge_sla": lambda c, t, n: _task(c, t, "异议超过2个工作日未受理",
+                                                     role="supervisor", mine=False, priority=2),
+    "dispute_answer_sla": lambda c, t, n: _task(c, t, "异议超过15个工作日未答复",
+                                                role="supervisor", mine=False, priority=2),
+    "limitation_alert": limitation_alert,
+    "task_overdue": task_overdue,
+}
+
+
+def run_timer(timer_id: int, now: datetime) -> str:
+    """Run one timer in its own transaction; a second run (or a moved case) changes nothing."""
+    try:
+        with transaction():
+            claimed = db.session.execute(
+                sa.update(Timer).where(Timer.id == timer_id,
+                                       Timer.status.in_(("pending", "enqueued")))
+                .values(status="fired", done_at=now, attempts=Timer.attempts + 1)).rowcount
+            if claimed != 1:
+                return "already handled"
+            timer = db.session.get(Timer, timer_id)
+            case = db.session.get(DunningCase, timer.case_id)
+            expected = timer.expected_state
+            if not case.is_open or (expected != ANY_OPEN and case.state != expected):
+                timer.status, timer.result = "skipped", f"case is in {case.state}"
+                return timer.result
+            timer.result = ACTIONS[timer.kind](case, timer, now)[:200]
+            reschedule(case, now)
+            return timer.result
+    except Exception as exc:  # one broken case must not block the rest
+        log.exception("timer %s failed", timer_id)
+        _record_failure(timer_id, exc)
+        return f"failed: {exc.__class__.__name__}"
+
+
+def _record_failure(timer_id: int, exc: Exception) -> None:
+    with transaction():
+        timer = db.session.get(Timer, timer_id)
+        if timer is None:
+            return
+        timer.attempts += 1
+        timer.status = "failed" if timer.attempts >= MAX_ATTEMPTS else "pending"
+        timer.result = f"{exc.__class__.__name__}: {exc}"[:200]
+
+
+def due_timer_ids(now: datetime, limit: int, stale_after: timedelta = timedelta(minutes=15)):
+    """Claimable timers: due and pending, or enqueued long ago and never run (a lost job)."""
+    query = (sa.select(Timer.id).where(
+        Timer.due_at <= now,
+        sa.or_(Timer.status == "pending",
+               sa.and_(Timer.status == "enqueued", Timer.enqueued_at < now - stale_after))))
+    query = query.order_by(Timer.due_at, Timer.id).limit(limit)
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(db.session.scalars(query))
