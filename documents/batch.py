@@ -103,7 +103,7 @@ def evidence_pack(
     contact_log: PackFile | None = None,
     others: Sequence[PackFile] = (),
 ) -> bytes:
-    """Court order: evidence list, contract, statement, each letter then its proofs, contact log."""
+    """Court order: evidence list, contract, statement, each letter and its proofs, contact log."""
     ordered: list[PackFile] = [evidence_list]
     if contract is not None:
         ordered.append(contract)

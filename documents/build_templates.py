@@ -12,6 +12,7 @@ from docx.document import Document as DocumentObject
 
 from documents import template_blocks as b
 from documents.contexts import TEMPLATES
+from documents.court_templates import complaint, evidence_list, payment_order_application
 from documents.docx_kit import (
     CENTER,
     RIGHT,
@@ -22,13 +23,15 @@ from documents.docx_kit import (
     para,
     rule_below,
     save,
-    tag,
     title,
 )
 
 OUT_DIR = Path(__file__).resolve().parent / "templates"
-ADDRESSEE = ["{{ debtor_name }}（{{ debtor_role }}）：", "房屋：{{ debtor_unit }}",
-             "送达地址：{{ debtor_address }}"]
+ADDRESSEE = [
+    "{{ debtor_name }}（{{ debtor_role }}）：",
+    "房屋：{{ debtor_unit }}",
+    "送达地址：{{ debtor_address }}",
+]
 
 
 def payment_demand(doc: DocumentObject) -> None:
@@ -48,8 +51,11 @@ def payment_demand(doc: DocumentObject) -> None:
         "付清上述应付金额{{ total }}：",
     )
     b.channels(doc)
-    para(doc, "请勿向任何个人账户付款。付款时请注明房号，我司收款后出具收据或发票。"
-              "如确有困难，可与我司协商分期付款。")
+    para(
+        doc,
+        "请勿向任何个人账户付款。付款时请注明房号，我司收款后出具收据或发票。"
+        "如确有困难，可与我司协商分期付款。",
+    )
     b.objection(doc, "如您对上述欠费期间、金额或物业服务质量有异议，请在付款期限届满前", "我司")
     b.consequences(doc, "如上述期限届满您仍未付清，我司可以")
     para(doc, "特此通知。")
@@ -70,7 +76,9 @@ def payment_demand(doc: DocumentObject) -> None:
 def lawyer_letter(doc: DocumentObject) -> None:
     """律师函 under an engagement: letterhead, mandate, facts, 7-15 day deadline."""
     title(doc, "{{ firm_name }}", size=18)
-    rule_below(line(doc, "地址：{{ firm_address }}　电话：{{ firm_phone }}", align=CENTER, size=10))
+    rule_below(
+        line(doc, "地址：{{ firm_address }}　电话：{{ firm_phone }}", align=CENTER, size=10)
+    )
     title(doc, "律师函")
     line(doc, "（关于催告支付物业服务费）", align=CENTER)
     line(doc, "函号：{{ doc_number }}", align=RIGHT)
@@ -112,10 +120,19 @@ def lawyer_letter(doc: DocumentObject) -> None:
     b.consequences(doc, "如上述期限届满您仍未付清，本所将建议委托人")
     para(doc, "特此函告。")
     line(doc, "附件：物业费对账单（截至{{ statement_date }}）一份")
-    b.signature(doc, "{{ firm_name }}（盖章）", "承办律师：{{ lawyer_name }}（签字）",
-                "执业证号：{{ lawyer_license }}", "{{ issue_date }}")
-    line(doc, "送达说明：本函密封后以EMS邮政特快专递寄送至上述地址，邮件详情单“内件品名”栏注明"
-              "“律师函（物业费催缴）”。", size=9)
+    b.signature(
+        doc,
+        "{{ firm_name }}（盖章）",
+        "承办律师：{{ lawyer_name }}（签字）",
+        "执业证号：{{ lawyer_license }}",
+        "{{ issue_date }}",
+    )
+    line(
+        doc,
+        "送达说明：本函密封后以EMS邮政特快专递寄送至上述地址，邮件详情单“内件品名”栏注明"
+        "“律师函（物业费催缴）”。",
+        size=9,
+    )
 
 
 def installment_agreement(doc: DocumentObject) -> None:
@@ -140,8 +157,11 @@ def installment_agreement(doc: DocumentObject) -> None:
         f"依据{b.CIVIL_CODE}{{{{ legal_basis }}}}的规定，双方本着平等、自愿的原则，"
         "经协商一致，就分期付款事宜达成如下协议：",
     )
-    para(doc, "一、乙方确认上述欠费，同意分期支付合计{{ plan_total }}（人民币{{ plan_total_capital }}），"
-              "并于{{ deadline }}前全部付清，各期如下：")
+    para(
+        doc,
+        "一、乙方确认上述欠费，同意分期支付合计{{ plan_total }}"
+        "（人民币{{ plan_total_capital }}），并于{{ deadline }}前全部付清，各期如下：",
+    )
     columns = [
         ("期次", "{{ i.seq }}", 2.5),
         ("付款日期", "{{ i.due_date }}", 4.0),
@@ -154,7 +174,10 @@ def installment_agreement(doc: DocumentObject) -> None:
     para(doc, "三、乙方按期足额付款期间，甲方不就已纳入本协议的款项另行催告。")
     b.consequences(doc, "四、乙方任何一期付款逾期超过{{ grace_days }}日的，甲方可以就全部未付款项")
     b.objection(doc, "五、乙方对费用明细或物业服务质量有异议的，可", "甲方")
-    para(doc, "六、本协议自双方签字（盖章）之日起生效，一式两份，双方各执一份；当面签署交付即为送达。")
+    para(
+        doc,
+        "六、本协议自双方签字（盖章）之日起生效，一式两份，双方各执一份；当面签署交付即为送达。",
+    )
     line(doc, "甲方：{{ company_name }}（盖章）")
     line(doc, "经办人（签字）：____________　日期：{{ issue_date }}")
     line(doc, "乙方（签字）：____________　日期：______年____月____日")
@@ -170,78 +193,24 @@ def statement(doc: DocumentObject) -> None:
     b.tenant_note(doc, "{{ debtor_name }}")
     b.arrears(doc, "上述房屋", "物业服务人")
     b.voluntary_barred(doc, "物业服务人")
-    para(doc, f"依据{b.CIVIL_CODE}{{{{ legal_basis }}}}的规定及上述合同约定，请于{{{{ deadline }}}}前"
-              "通过下列官方渠道付清应付金额{{ total }}：")
+    para(
+        doc,
+        f"依据{b.CIVIL_CODE}{{{{ legal_basis }}}}的规定及上述合同约定，请于{{{{ deadline }}}}前"
+        "通过下列官方渠道付清应付金额{{ total }}：",
+    )
     b.channels(doc)
     b.objection(doc, "如对本对账单有异议，请", "物业服务人")
     b.consequences(doc, "付款期限届满仍未付清的，物业服务人可以")
     b.signature(doc, "{{ company_name }}（盖章）", "{{ issue_date }}")
-    line(doc, "本对账单随物业服务人的书面催告一并寄送（EMS邮件详情单“内件品名”注明“物业费催缴通知书”），"
-              "或当面交付签收。", size=9)
+    line(
+        doc,
+        "本对账单随物业服务人的书面催告一并寄送（EMS邮件详情单“内件品名”注明“物业费催缴通知书”），"
+        "或当面交付签收。",
+        size=9,
+    )
     heading(doc, "业主核对确认")
     line(doc, "本人对上述对账结果：□ 无异议　□ 有异议（异议事项：____________________）")
     line(doc, "签字：____________　日期：______年____月____日")
-
-
-def evidence_list(doc: DocumentObject) -> None:
-    """证据清单 in court order, with the arrears detail attached."""
-    title(doc, "证据清单")
-    line(doc, "编号：{{ doc_number }}", align=RIGHT)
-    line(doc, "提交人（原告/申请人）：{{ company_name }}")
-    line(doc, "对方当事人（被告/被申请人）：{{ debtor_name }}（{{ debtor_role }}），房屋：{{ debtor_unit }}")
-    line(doc, "受理法院：{{ court_name }}")
-    columns = [
-        ("序号", "{{ e.seq }}", 1.2),
-        ("证据名称", "{{ e.title }}", 4.8),
-        ("证据来源", "{{ e.source }}", 3.2),
-        ("证明目的", "{{ e.purpose }}", 5.6),
-        ("页数", "{{ e.pages }}", 1.2),
-    ]
-    loop_table(doc, columns, "for e in evidence")
-    b.court_facts(doc, "原告（申请人）", "被告（被申请人）", "附：欠费明细")
-    para(doc, f"法律依据：{b.CIVIL_CODE}{{{{ legal_basis }}}}。")
-    b.court_tail(doc, "原告（申请人）", "被告（被申请人）", "提交人", "证据材料复印件一套")
-
-
-def payment_order_application(doc: DocumentObject) -> None:
-    """支付令申请书 draft: claims within limitation, a penalty only if contracted."""
-    title(doc, "支付令申请书")
-    b.draft_marker(doc)
-    line(doc, "编号：{{ doc_number }}", align=RIGHT)
-    b.parties_for_court(doc, "申请人", "被申请人")
-    heading(doc, "请求事项")
-    tag(doc, "{%p for c in claims %}")
-    para(doc, "{{ c }}")
-    tag(doc, "{%p endfor %}")
-    b.court_facts(doc, "申请人", "被申请人")
-    para(
-        doc,
-        "申请人与被申请人之间没有其他债务纠纷，上述债务金额确定、已经到期，被申请人在中华人民共和国"
-        f"境内且送达地址明确。依据{b.CIVIL_CODE}{{{{ legal_basis }}}}及《中华人民共和国民事诉讼法》"
-        "第225条的规定，特向贵院申请发出支付令。",
-    )
-    b.court_tail(doc, "申请人", "被申请人", "申请人", "证据清单及证据材料一套；本申请书副本一份")
-
-
-def complaint(doc: DocumentObject) -> None:
-    """民事起诉状 draft: claims within limitation; time-barred periods listed apart."""
-    title(doc, "民事起诉状")
-    b.draft_marker(doc)
-    line(doc, "编号：{{ doc_number }}", align=RIGHT)
-    b.parties_for_court(doc, "原告", "被告")
-    heading(doc, "诉讼请求")
-    tag(doc, "{%p for c in claims %}")
-    para(doc, "{{ c }}")
-    tag(doc, "{%p endfor %}")
-    b.court_facts(doc, "原告", "被告")
-    para(
-        doc,
-        f"综上，被告未按约定支付物业费，已构成违约。依据{b.CIVIL_CODE}{{{{ legal_basis }}}}的规定，"
-        "原告特向贵院提起诉讼，请求依法支持原告的诉讼请求。",
-    )
-    heading(doc, "证据和证据来源")
-    para(doc, "详见证据清单。")
-    b.court_tail(doc, "原告", "被告", "具状人", "本起诉状副本一份；证据清单及证据材料一套")
 
 
 WRITERS: dict[str, Callable[[DocumentObject], None]] = {

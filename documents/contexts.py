@@ -4,13 +4,22 @@ Money and dates are formatted here, never in the template. Every builder of a ki
 same keys whatever the facts, so a template's variables can be checked against them.
 """
 
-import re
-from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from documents.facts import DEBTOR_ROLES, EarlierDemand, LetterFacts, Period
+from documents.facts import DEBTOR_ROLES, LetterFacts, Period
+from documents.formatting import (
+    clean,
+    demand_row,
+    format_date,
+    number,
+    numbered,
+    ordinal,
+    period_rows,
+    sum_amounts,
+)
 from documents.money import CENT, format_yuan, to_chinese_capital
 from documents.samples import sample_letter_facts
 
@@ -29,62 +38,6 @@ TEMPLATES: dict[str, str] = {
 DEMAND_MIN_DAYS = 15  # legal-rules (c) 6: at least 15 days after delivery
 LETTER_MIN_DAYS = 7  # lawyer letter: 7-15 days, rolled forward to a working day
 LETTER_MAX_DAYS = 30
-NUMERALS = "一二三四五六七八九十"
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_BREAKS = re.compile(r"[\t\r\n\x07]+")
-
-
-def clean(text: str) -> str:
-    """A single-line value: no XML-illegal characters, tabs or line breaks, no outer spaces."""
-    return _BREAKS.sub(" ", _XML_ILLEGAL.sub("", text)).strip()
-
-
-def format_date(value: date) -> str:
-    """A date as written in Chinese letters: 2026年12月8日."""
-    return f"{value.year}年{value.month}月{value.day}日"
-
-
-def _number(decimal: Decimal) -> str:
-    return format(decimal, "f")
-
-
-def _sum(amounts: Iterable[Decimal]) -> Decimal:
-    return sum(amounts, Decimal("0.00"))
-
-
-def _period_rows(periods: Iterable[Period]) -> list[dict[str, str]]:
-    return [
-        {
-            "label": clean(p.label),
-            "fee_type": clean(p.fee_type),
-            "due_date": format_date(p.due_date),
-            "amount_due": format_yuan(p.amount_due),
-            "amount_paid": format_yuan(p.amount_paid),
-            "balance": format_yuan(p.balance),
-        }
-        for p in periods
-    ]
-
-
-def _demand_row(demand: EarlierDemand) -> dict[str, str]:
-    text = (
-        f"{format_date(demand.sent_on)}以{clean(demand.channel)}寄送"
-        f"《{clean(demand.title)}》（编号：{clean(demand.number)}）"
-    )
-    if demand.delivered_on:
-        text += f"，该文书已于{format_date(demand.delivered_on)}送达"
-    if demand.deadline:
-        text += f"，载明的付款期限为{format_date(demand.deadline)}"
-    return {
-        "title": clean(demand.title),
-        "number": clean(demand.number),
-        "sent_on": format_date(demand.sent_on),
-        "text": text,
-    }
-
-
-def _numbered(items: Iterable[str]) -> list[str]:
-    return [f"（{NUMERALS[i]}）{item}" for i, item in enumerate(items)]
 
 
 def _enforceable(facts: LetterFacts) -> list[Period]:
@@ -102,10 +55,10 @@ def base_context(facts: LetterFacts) -> Context:
     periods = sorted(facts.periods, key=lambda p: p.due_date)
     live = [p for p in periods if not p.time_barred]
     barred = [p for p in periods if p.time_barred]
-    principal = _sum(p.balance for p in live)
+    principal = sum_amounts(p.balance for p in live)
     penalty_amount = penalty.amount if penalty else Decimal("0.00")
     total = principal + penalty_amount
-    barred_total = _sum(p.balance for p in barred)
+    barred_total = sum_amounts(p.balance for p in barred)
     monthly = (contract.rate_per_m2_month * debtor.area_m2).quantize(CENT)
     bank = f"银行转账：户名{clean(company.account_name)}，开户银行{clean(company.bank_name)}，"
     bank += f"账号{clean(company.account_number)}"
@@ -123,7 +76,7 @@ def base_context(facts: LetterFacts) -> Context:
         "account_name": clean(company.account_name),
         "bank_name": clean(company.bank_name),
         "account_number": clean(company.account_number),
-        "payment_channels": _numbered([bank, *(clean(c) for c in company.payment_channels)]),
+        "payment_channels": numbered([bank, *(clean(c) for c in company.payment_channels)]),
         "contact_person": clean(company.contact_person),
         "contact_phone": clean(company.contact_phone),
         "contact_hours": clean(company.contact_hours),
@@ -133,7 +86,7 @@ def base_context(facts: LetterFacts) -> Context:
         "debtor_address": clean(debtor.address),
         "debtor_id_number": clean(debtor.id_number),
         "debtor_phone": clean(debtor.phone),
-        "area": _number(debtor.area_m2),
+        "area": number(debtor.area_m2),
         "is_tenant": debtor.role == "tenant",
         "owner_name": clean(debtor.owner_name),
         "contract_name": clean(contract.name),
@@ -141,17 +94,17 @@ def base_context(facts: LetterFacts) -> Context:
         "contract_signed_on": format_date(contract.signed_on),
         "service_start": format_date(contract.service_start),
         "fee_clause": clean(contract.fee_clause),
-        "fee_rate": f"¥{_number(contract.rate_per_m2_month)}",
+        "fee_rate": f"¥{number(contract.rate_per_m2_month)}",
         "monthly_fee": format_yuan(monthly),
         "billing_cycle": clean(contract.billing_cycle),
-        "periods": _period_rows(live),
+        "periods": period_rows(live),
         "period_span": f"{clean(live[0].label)}至{clean(live[-1].label)}" if live else "",
-        "periods_due_total": format_yuan(_sum(p.amount_due for p in live)),
-        "periods_paid_total": format_yuan(_sum(p.amount_paid for p in live)),
+        "periods_due_total": format_yuan(sum_amounts(p.amount_due for p in live)),
+        "periods_paid_total": format_yuan(sum_amounts(p.amount_paid for p in live)),
         "principal": format_yuan(principal),
         "principal_capital": to_chinese_capital(principal),
         "has_barred": bool(barred),
-        "barred_periods": _period_rows(barred),
+        "barred_periods": period_rows(barred),
         "barred_total": format_yuan(barred_total),
         "barred_total_capital": to_chinese_capital(barred_total),
         "has_penalty": penalty is not None,
@@ -163,7 +116,7 @@ def base_context(facts: LetterFacts) -> Context:
         "total": format_yuan(total),
         "total_capital": to_chinese_capital(total),
         "legal_basis": basis,
-        "earlier_demands": [_demand_row(d) for d in facts.earlier_demands],
+        "earlier_demands": [demand_row(d) for d in facts.earlier_demands],
     }
 
 
@@ -186,7 +139,8 @@ def lawyer_letter_context(facts: LetterFacts) -> Context:
     _require(bool(_enforceable(facts)), "律师函须至少列明一期诉讼时效内的欠费")
     days = (facts.deadline - facts.issued_on).days
     _require(
-        LETTER_MIN_DAYS <= days <= LETTER_MAX_DAYS, "律师函的付款期限应为发函后7至15日（顺延至工作日）"
+        LETTER_MIN_DAYS <= days <= LETTER_MAX_DAYS,
+        "律师函的付款期限应为发函后7至15日（顺延至工作日）",
     )
     return base_context(facts) | {
         "firm_name": clean(firm.name),
@@ -203,11 +157,11 @@ def installment_agreement_context(facts: LetterFacts) -> Context:
     context = base_context(facts)
     plan = sorted(facts.installments, key=lambda i: i.due_date)
     _require(bool(plan), "分期付款协议须至少有一期付款")
-    plan_total = _sum(i.amount for i in plan)
-    owed = (facts.penalty.amount if facts.penalty else Decimal("0.00")) + _sum(
+    plan_total = sum_amounts(i.amount for i in plan)
+    owed = (facts.penalty.amount if facts.penalty else Decimal("0.00")) + sum_amounts(
         p.balance for p in _enforceable(facts)
     )
-    barred = _sum(p.balance for p in facts.periods if p.time_barred)
+    barred = sum_amounts(p.balance for p in facts.periods if p.time_barred)
     _require(plan_total in {owed, owed + barred}, "分期金额合计须等于欠费总额")
     _require(plan[-1].due_date <= facts.deadline, "最后一期付款日不得晚于付款期限")
     _require(facts.grace_days >= 0, "宽限天数不得为负")
@@ -241,8 +195,10 @@ def _court_context(facts: LetterFacts, kind: str) -> Context:
 
 
 def _claims(context: Context, fee_claim: str, penalty_claim: str, cost_claim: str) -> list[str]:
-    claims = [f"{fee_claim}{context['period_span']}物业服务费{context['principal']}"
-              f"（人民币{context['principal_capital']}）"]
+    claims = [
+        f"{fee_claim}{context['period_span']}物业服务费{context['principal']}"
+        f"（人民币{context['principal_capital']}）"
+    ]
     if context["has_penalty"]:
         claims.append(
             f"{penalty_claim}违约金{context['penalty_amount']}（人民币{context['penalty_capital']}；"
@@ -250,7 +206,7 @@ def _claims(context: Context, fee_claim: str, penalty_claim: str, cost_claim: st
             f"自{context['penalty_start']}起算至{context['statement_date']}）"
         )
     claims.append(cost_claim)
-    return [f"{NUMERALS[i]}、{claim}；" for i, claim in enumerate(claims)]
+    return [f"{ordinal(i)}、{claim}；" for i, claim in enumerate(claims, start=1)]
 
 
 def evidence_list_context(facts: LetterFacts) -> Context:
@@ -285,9 +241,7 @@ def payment_order_application_context(facts: LetterFacts) -> Context:
 def complaint_context(facts: LetterFacts) -> Context:
     """民事起诉状: only periods within limitation are claimed; time-barred ones listed apart."""
     context = _court_context(facts, "起诉状")
-    claims = _claims(
-        context, "判令被告向原告支付", "判令被告向原告支付", "本案诉讼费用由被告负担"
-    )
+    claims = _claims(context, "判令被告向原告支付", "判令被告向原告支付", "本案诉讼费用由被告负担")
     return context | {"claims": claims}
 
 

@@ -80,7 +80,7 @@ class Penalty:
 
 @dataclass(frozen=True)
 class Period:
-    """One unpaid billing period of one fee type; a time-barred one is only asked for, never claimed."""
+    """One unpaid billing period of one fee type; a time-barred one is asked for, never claimed."""
 
     label: str  # e.g. 2025年第1季度
     fee_type: str  # e.g. 物业服务费

@@ -96,7 +96,9 @@ def lint_text(text: str) -> list[Finding]:
     for rule, message, pattern in RULES:
         for match in pattern.finditer(text):
             phrase = match.group(0).strip()
-            findings.append(Finding(rule, phrase, f"含有禁止内容“{phrase}”：{message}", match.start()))
+            findings.append(
+                Finding(rule, phrase, f"含有禁止内容“{phrase}”：{message}", match.start())
+            )
     return sorted(findings, key=lambda f: (f.start, f.rule))
 
 

@@ -69,7 +69,7 @@ def _integer_to_capital(number: int) -> str:
 
 
 def to_chinese_capital(value: Decimal) -> str:
-    """Amount in 大写 as on a bank form: 壹万贰仟叁佰肆拾伍元陆角柒分, 整 when no 角分, 零 for gaps."""
+    """Amount in 大写 as on a bank form: 壹万贰仟叁佰肆拾伍元陆角柒分, with 整 and 零 as needed."""
     cents = int(check_amount(value) * 100)
     yuan, jiao, fen = cents // 100, cents // 10 % 10, cents % 10
     head = _integer_to_capital(yuan) + "元" if yuan else ""

@@ -115,7 +115,9 @@ def validate_template(kind: str, docx_bytes: bytes) -> list[str]:
         problems.append(f"用示例数据渲染失败：{exc}")
         return problems
     seen = {(f.rule, f.phrase) for f in template_findings}
-    problems += [f"渲染结果{f.message}" for f in lint_text(rendered) if (f.rule, f.phrase) not in seen]
+    problems += [
+        f"渲染结果{f.message}" for f in lint_text(rendered) if (f.rule, f.phrase) not in seen
+    ]
     problems += [f"缺少必备内容：{item}" for item in missing_contents(kind, rendered, context)]
     return problems
 

@@ -6,7 +6,7 @@ credit records or criminal law, time-barred periods only as a voluntary request.
 
 from docx.document import Document as DocumentObject
 
-from documents.docx_kit import RIGHT, heading, line, loop_table, para, tag
+from documents.docx_kit import RIGHT, line, loop_table, para, tag
 
 PERIOD_COLUMNS = [
     ("期间", "{{ p.label }}", 3.4),
@@ -16,8 +16,14 @@ PERIOD_COLUMNS = [
     ("已缴金额", "{{ p.amount_paid }}", 2.3),
     ("欠费余额", "{{ p.balance }}", 2.3),
 ]
-PERIOD_TOTALS = ["合计", "", "", "{{ periods_due_total }}", "{{ periods_paid_total }}",
-                 "{{ principal }}"]
+PERIOD_TOTALS = [
+    "合计",
+    "",
+    "",
+    "{{ periods_due_total }}",
+    "{{ periods_paid_total }}",
+    "{{ principal }}",
+]
 CIVIL_CODE = "《中华人民共和国民法典》"
 
 
@@ -51,7 +57,8 @@ def arrears(doc: DocumentObject, debtor: str, creditor: str) -> None:
     tag(doc, "{%p if has_penalty %}")
     para(
         doc,
-        "依据上述合同{{ penalty_clause }}的约定，逾期付款应支付违约金，标准为：{{ penalty_rate }}；"
+        "依据上述合同{{ penalty_clause }}的约定，逾期付款应支付违约金，"
+        "标准为：{{ penalty_rate }}；"
         "自{{ penalty_start }}起算，截至对账日违约金为{{ penalty_amount }}"
         "（人民币{{ penalty_capital }}）。",
     )
@@ -77,11 +84,6 @@ def voluntary_barred(doc: DocumentObject, creditor: str) -> None:
         "另需如实告知：下列期间的费用已超过法律规定的诉讼时效期间，未计入上述应付金额。"
         f"对该部分费用，{creditor}仅提出付款请求，是否支付由您自愿决定。",
     )
-
-
-def court_barred(doc: DocumentObject, party: str) -> None:
-    """Pleadings: time-barred periods are listed apart and not claimed."""
-    barred(doc, f"另，下列期间的费用已超过诉讼时效期间，{party}未将其列入本次请求，单独列明如下：")
 
 
 def earlier_demands(doc: DocumentObject, creditor: str, debtor: str, closing: str) -> None:
@@ -122,53 +124,3 @@ def signature(doc: DocumentObject, *lines: str) -> None:
     """Right-aligned signature lines: names, seal placeholder, date."""
     for text in lines:
         line(doc, text, align=RIGHT)
-
-
-def court_tail(
-    doc: DocumentObject, creditor: str, debtor: str, signer: str, attachments: str
-) -> None:
-    """Payment channels and an inquiry contact for pleadings, then 此致, signature, attachments."""
-    para(doc, f"{debtor}可通过{creditor}下列官方渠道付款，已付金额将从请求中相应扣减：")
-    channels(doc)
-    objection(doc, f"{debtor}对欠费明细如有疑问，可", creditor)
-    line(doc, "此致")
-    line(doc, "{{ court_name }}")
-    signature(doc, f"{signer}：{{{{ company_name }}}}（盖章）", "{{ issue_date }}")
-    line(doc, f"附：{attachments}")
-
-
-def draft_marker(doc: DocumentObject) -> None:
-    """Court drafts carry a marker to delete after the legal officer's review."""
-    line(doc, "【草稿：提交法院前须经法务审核，审核后删除本行】", size=9)
-
-
-def parties_for_court(doc: DocumentObject, creditor: str, debtor: str) -> None:
-    """Creditor and debtor as a court expects them."""
-    line(
-        doc,
-        f"{creditor}：{{{{ company_name }}}}，统一社会信用代码：{{{{ credit_code }}}}，住所地："
-        "{{ company_address }}，法定代表人：{{ legal_representative }}，联系电话：{{ company_phone }}。",
-    )
-    line(
-        doc,
-        f"{debtor}：{{{{ debtor_name }}}}，身份证号码：{{{{ debtor_id_number }}}}，住址："
-        "{{ debtor_address }}，联系电话：{{ debtor_phone }}。",
-    )
-
-
-def court_facts(
-    doc: DocumentObject, creditor: str, debtor: str, title: str = "事实与理由"
-) -> None:
-    """事实与理由: contract, tenancy, arrears table, demands, limitation."""
-    heading(doc, title)
-    fee_clause(
-        doc,
-        f"{creditor}为{{{{ debtor_unit }}}}所在物业服务区域的物业服务人，{debtor}系该房屋的"
-        "{{ debtor_role }}。",
-    )
-    tenant_note(doc, debtor)
-    arrears(doc, debtor, creditor)
-    earlier_demands(
-        doc, creditor, debtor, f"{debtor}在{{{{ deadline }}}}的付款期限届满后仍未付清上述欠费。"
-    )
-    court_barred(doc, creditor)
