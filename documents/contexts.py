@@ -98,6 +98,7 @@ def base_context(facts: LetterFacts) -> Context:
         "monthly_fee": format_yuan(monthly),
         "billing_cycle": clean(contract.billing_cycle),
         "periods": period_rows(live),
+        "fee_types": "、".join(dict.fromkeys(clean(p.fee_type) for p in live)),
         "period_span": f"{clean(live[0].label)}至{clean(live[-1].label)}" if live else "",
         "periods_due_total": format_yuan(sum_amounts(p.amount_due for p in live)),
         "periods_paid_total": format_yuan(sum_amounts(p.amount_paid for p in live)),
@@ -163,6 +164,7 @@ def installment_agreement_context(facts: LetterFacts) -> Context:
     )
     barred = sum_amounts(p.balance for p in facts.periods if p.time_barred)
     _require(plan_total in {owed, owed + barred}, "分期金额合计须等于欠费总额")
+    _require(plan[0].due_date > facts.issued_on, "第一期付款日须晚于签署日期")
     _require(plan[-1].due_date <= facts.deadline, "最后一期付款日不得晚于付款期限")
     _require(facts.grace_days >= 0, "宽限天数不得为负")
     return context | {
@@ -184,6 +186,7 @@ def installment_agreement_context(facts: LetterFacts) -> Context:
 
 def statement_context(facts: LetterFacts) -> Context:
     """对账单: every unpaid period as at the statement date, time-barred ones apart."""
+    _require(facts.deadline > facts.issued_on, "付款期限须晚于出具日期")
     return base_context(facts)
 
 
@@ -191,12 +194,13 @@ def _court_context(facts: LetterFacts, kind: str) -> Context:
     _require(bool(facts.court.strip()), f"{kind}须载明受理法院")
     _require(bool(_enforceable(facts)), f"{kind}只能主张诉讼时效内的欠费")
     _require(bool(facts.earlier_demands), f"{kind}须载明此前已送达的书面催告")
+    _require(facts.deadline < facts.issued_on, f"{kind}只能在催告的付款期限届满后出具")
     return base_context(facts) | {"court_name": clean(facts.court)}
 
 
 def _claims(context: Context, fee_claim: str, penalty_claim: str, cost_claim: str) -> list[str]:
     claims = [
-        f"{fee_claim}{context['period_span']}物业服务费{context['principal']}"
+        f"{fee_claim}{context['period_span']}{context['fee_types']}共计{context['principal']}"
         f"（人民币{context['principal_capital']}）"
     ]
     if context["has_penalty"]:

@@ -155,7 +155,9 @@ class LetterFacts:
     number: str  # unique document number
     issued_on: date
     statement_date: date  # arrears are stated as at this date
-    deadline: date  # payment deadline, already rolled to a working day by the caller
+    # Letters: the new payment deadline, already rolled to a working day by the caller.
+    # Court drafts: the last deadline given (the lawyer letter's), which has passed.
+    deadline: date
     company: Company
     debtor: Party
     contract: Contract
@@ -171,5 +173,3 @@ class LetterFacts:
     def __post_init__(self) -> None:
         if not self.periods:
             raise ValueError("a letter lists at least one unpaid period")
-        if self.deadline <= self.issued_on:
-            raise ValueError("the payment deadline must be after the issue date")

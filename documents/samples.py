@@ -94,6 +94,15 @@ DEMAND = EarlierDemand(
     deadline=date(2026, 6, 22),
 )
 
+LETTER = EarlierDemand(
+    title="律师函",
+    number="MX-LS-2026-0091",
+    sent_on=date(2026, 10, 12),
+    channel="EMS邮政特快专递",
+    delivered_on=date(2026, 10, 14),
+    deadline=date(2026, 10, 27),
+)
+
 EVIDENCE = (
     EvidenceItem(
         "《幸福家园前期物业服务合同》", "原告提供（原件）", "双方物业服务合同关系及收费标准", 12
@@ -132,8 +141,13 @@ PLAN = (
 )
 
 
+COURT_KINDS = {"evidence_list", "payment_order_application", "complaint"}
+
+
 def sample_letter_facts(kind: str) -> LetterFacts:
-    """Sample facts fit for the kind: a plan for the agreement, one shared case otherwise."""
+    """Sample facts for a kind: a plan for the agreement, a passed lawyer letter for court."""
     if kind == "installment_agreement":
         return replace(FACTS, installments=PLAN, deadline=PLAN[-1].due_date)
+    if kind in COURT_KINDS:
+        return replace(FACTS, earlier_demands=(DEMAND, LETTER), deadline=LETTER.deadline)
     return FACTS

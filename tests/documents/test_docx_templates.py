@@ -149,7 +149,9 @@ def test_court_drafts_claim_principal_penalty_and_costs(kind):
     context = build_context(kind, sample_facts(kind))
     text = read_docx_text(render_docx(kind, context))
     assert len(context["claims"]) == 3
-    assert "2025年第3季度至2026年第3季度物业服务费¥3,649.50" in context["claims"][0]
+    assert (
+        "2025年第3季度至2026年第3季度物业服务费、车位管理费共计¥3,649.50" in context["claims"][0]
+    )
     assert "违约金¥126.38" in context["claims"][1]
     assert "杭州市西湖区人民法院" in text and "草稿" in text
 

@@ -121,3 +121,10 @@ def test_inputs_are_validated_when_built():
         Party("张三", "1栋101", Decimal("80"), "地址", role="tenant")
     with pytest.raises(KeyError):
         build_context("eviction_notice", sample_facts("statement"))
+
+
+@pytest.mark.parametrize("kind", ["evidence_list", "payment_order_application", "complaint"])
+def test_court_drafts_wait_until_the_last_deadline_has_passed(kind):
+    facts = sample_facts(kind)
+    with pytest.raises(ValueError, match="届满"):
+        build_context(kind, replace(facts, deadline=date(2026, 12, 8)))
