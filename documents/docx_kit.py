@@ -3,6 +3,7 @@
 import io
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from docx import Document
 from docx.document import Document as DocumentObject
@@ -55,7 +56,7 @@ PPR_AFTER_BORDER = (
 )
 
 
-def set_fonts(element, east_asia: str, latin: str = LATIN_FONT) -> None:
+def set_fonts(element: Any, east_asia: str, latin: str = LATIN_FONT) -> None:
     """Set the East-Asian and Latin fonts on a style's or run's rPr."""
     rpr = element.get_or_add_rPr()
     fonts = rpr.find(qn("w:rFonts"))
@@ -126,7 +127,13 @@ def heading(doc: DocumentObject, text: str) -> Paragraph:
     return paragraph
 
 
-def para(doc: DocumentObject, text: str, indent: bool = True, align=None, size=None) -> Paragraph:
+def para(
+    doc: DocumentObject,
+    text: str,
+    indent: bool = True,
+    align: WD_ALIGN_PARAGRAPH | None = None,
+    size: float | None = None,
+) -> Paragraph:
     """A body paragraph, first line indented two characters."""
     paragraph = doc.add_paragraph()
     if indent:
@@ -139,7 +146,12 @@ def para(doc: DocumentObject, text: str, indent: bool = True, align=None, size=N
     return paragraph
 
 
-def line(doc: DocumentObject, text: str, align=None, size=None) -> Paragraph:
+def line(
+    doc: DocumentObject,
+    text: str,
+    align: WD_ALIGN_PARAGRAPH | None = None,
+    size: float | None = None,
+) -> Paragraph:
     """A paragraph without indentation (addressee, signature, list item)."""
     return para(doc, text, indent=False, align=align, size=size)
 
