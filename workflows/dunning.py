@@ -31,6 +31,23 @@ def _resume_to(state_id: str, slot: str):
     return came_from
 
 
+def _into(target: State, *sources: State):
+    """One event from each of `sources` to `target`, every one checked by the rules."""
+    transitions = sources[0].to(target, validators="check_rules")
+    for source in sources[1:]:
+        transitions |= source.to(target, validators="check_rules")
+    return transitions
+
+
+def _resume(source: State, slot: str, targets: tuple[State, ...], ids: tuple[str, ...]):
+    """Back from `source` to the stage the case left, as recorded in the model's `slot`."""
+    transitions = None
+    for target, state_id in zip(targets, ids, strict=True):
+        t = source.to(target, cond=_resume_to(state_id, slot), validators="check_rules")
+        transitions = t if transitions is None else transitions | t
+    return transitions
+
+
 class DunningWorkflow(CaseWorkflow):
     """A case walks the stages of the dunning process; every move is checked against the rules."""
 
@@ -48,109 +65,31 @@ class DunningWorkflow(CaseWorkflow):
     written_off = State("已核销", final=True)
     withdrawn = State("已撤销", final=True)
 
+    _before_litigation = (preparation, first_reminder, follow_up, formal_demand, mediation,
+                          legal_review, lawyer_letter)
+    _open = (*_before_litigation, litigation, payment_plan, disputed)
+
     start_outreach = preparation.to(first_reminder, validators="check_rules")
     escalate_follow_up = first_reminder.to(follow_up, validators="check_rules")
     issue_demand = follow_up.to(formal_demand, validators="check_rules")
     record_delivery = (formal_demand.to.itself(internal=True, validators="check_rules")
                        | lawyer_letter.to.itself(internal=True, validators="check_rules"))
     refer_mediation = formal_demand.to(mediation, validators="check_rules")
-    request_legal_action = (formal_demand.to(legal_review, validators="check_rules")
-                            | mediation.to(legal_review, validators="check_rules"))
+    request_legal_action = _into(legal_review, formal_demand, mediation)
     approve_lawyer_letter = legal_review.to(lawyer_letter, validators="check_rules")
     reject_legal_action = legal_review.to(follow_up, validators="check_rules")
     file_claim = lawyer_letter.to(litigation, validators="check_rules")
-    promise_payment = (
-        preparation.to(payment_plan, validators="check_rules")
-        | first_reminder.to(payment_plan, validators="check_rules")
-        | follow_up.to(payment_plan, validators="check_rules")
-        | formal_demand.to(payment_plan, validators="check_rules")
-        | mediation.to(payment_plan, validators="check_rules")
-        | legal_review.to(payment_plan, validators="check_rules")
-        | lawyer_letter.to(payment_plan, validators="check_rules")
-    )
-    break_plan = (
-        payment_plan.to(preparation, cond=_resume_to("preparation", "plan_resume_state"),
-                        validators="check_rules")
-        | payment_plan.to(first_reminder, cond=_resume_to("first_reminder", "plan_resume_state"),
-                          validators="check_rules")
-        | payment_plan.to(follow_up, cond=_resume_to("follow_up", "plan_resume_state"),
-                          validators="check_rules")
-        | payment_plan.to(formal_demand, cond=_resume_to("formal_demand", "plan_resume_state"),
-                          validators="check_rules")
-        | payment_plan.to(mediation, cond=_resume_to("mediation", "plan_resume_state"),
-                          validators="check_rules")
-        | payment_plan.to(legal_review, cond=_resume_to("legal_review", "plan_resume_state"),
-                          validators="check_rules")
-        | payment_plan.to(lawyer_letter, cond=_resume_to("lawyer_letter", "plan_resume_state"),
-                          validators="check_rules")
-    )
-    raise_dispute = (
-        preparation.to(disputed, validators="check_rules")
-        | first_reminder.to(disputed, validators="check_rules")
-        | follow_up.to(disputed, validators="check_rules")
-        | formal_demand.to(disputed, validators="check_rules")
-        | mediation.to(disputed, validators="check_rules")
-        | legal_review.to(disputed, validators="check_rules")
-        | lawyer_letter.to(disputed, validators="check_rules")
-        | litigation.to(disputed, validators="check_rules")
-        | payment_plan.to(disputed, validators="check_rules")
-    )
-    resolve_dispute = (
-        disputed.to(preparation, cond=_resume_to("preparation", "dispute_resume_state"),
-                    validators="check_rules")
-        | disputed.to(first_reminder, cond=_resume_to("first_reminder", "dispute_resume_state"),
-                      validators="check_rules")
-        | disputed.to(follow_up, cond=_resume_to("follow_up", "dispute_resume_state"),
-                      validators="check_rules")
-        | disputed.to(formal_demand, cond=_resume_to("formal_demand", "dispute_resume_state"),
-                      validators="check_rules")
-        | disputed.to(mediation, cond=_resume_to("mediation", "dispute_resume_state"),
-                      validators="check_rules")
-        | disputed.to(legal_review, cond=_resume_to("legal_review", "dispute_resume_state"),
-                      validators="check_rules")
-        | disputed.to(lawyer_letter, cond=_resume_to("lawyer_letter", "dispute_resume_state"),
-                      validators="check_rules")
-        | disputed.to(litigation, cond=_resume_to("litigation", "dispute_resume_state"),
-                      validators="check_rules")
-        | disputed.to(payment_plan, cond=_resume_to("payment_plan", "dispute_resume_state"),
-                      validators="check_rules")
-    )
-    settle = (
-        preparation.to(paid, validators="check_rules")
-        | first_reminder.to(paid, validators="check_rules")
-        | follow_up.to(paid, validators="check_rules")
-        | formal_demand.to(paid, validators="check_rules")
-        | mediation.to(paid, validators="check_rules")
-        | legal_review.to(paid, validators="check_rules")
-        | lawyer_letter.to(paid, validators="check_rules")
-        | litigation.to(paid, validators="check_rules")
-        | payment_plan.to(paid, validators="check_rules")
-        | disputed.to(paid, validators="check_rules")
-    )
-    write_off = (
-        preparation.to(written_off, validators="check_rules")
-        | first_reminder.to(written_off, validators="check_rules")
-        | follow_up.to(written_off, validators="check_rules")
-        | formal_demand.to(written_off, validators="check_rules")
-        | mediation.to(written_off, validators="check_rules")
-        | legal_review.to(written_off, validators="check_rules")
-        | lawyer_letter.to(written_off, validators="check_rules")
-        | litigation.to(written_off, validators="check_rules")
-        | payment_plan.to(written_off, validators="check_rules")
-        | disputed.to(written_off, validators="check_rules")
-    )
-    withdraw = (
-        preparation.to(withdrawn, validators="check_rules")
-        | first_reminder.to(withdrawn, validators="check_rules")
-        | follow_up.to(withdrawn, validators="check_rules")
-        | formal_demand.to(withdrawn, validators="check_rules")
-        | mediation.to(withdrawn, validators="check_rules")
-        | legal_review.to(withdrawn, validators="check_rules")
-        | lawyer_letter.to(withdrawn, validators="check_rules")
-        | litigation.to(withdrawn, validators="check_rules")
-        | payment_plan.to(withdrawn, validators="check_rules")
-        | disputed.to(withdrawn, validators="check_rules")
-    )
+    promise_payment = _into(payment_plan, *_before_litigation)
+    break_plan = _resume(payment_plan, "plan_resume_state", _before_litigation,
+                         BEFORE_LITIGATION)
+    raise_dispute = _into(disputed, *_before_litigation, litigation, payment_plan)
+    resolve_dispute = _resume(disputed, "dispute_resume_state",
+                              (*_before_litigation, litigation, payment_plan),
+                              (*BEFORE_LITIGATION, "litigation", "payment_plan"))
+    settle = _into(paid, *_open)
+    write_off = _into(written_off, *_open)
+    withdraw = _into(withdrawn, *_open)
+    del _before_litigation, _open
 
     def check_rules(self, event: str, facts: CaseFacts, actor: Actor,
                     params: Mapping[str, Any] | None = None) -> None:
