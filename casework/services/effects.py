@@ -30,8 +30,8 @@ def _policy(case: DunningCase) -> dict[str, Any]:
 
 
 def _document(case: DunningCase, kind: str, lines: list[ChargeLine], amount: Decimal,
-              actor: Actor, deadline: date | None = None) -> Document:
-    doc = Document(case_id=case.id, kind=kind, event_seq=case.event_seq + 1,
+              actor: Actor, now: datetime, deadline: date | None = None) -> Document:
+    doc = Document(case_id=case.id, kind=kind, event_seq=case.event_seq + 1, created_at=now,
                    charge_line_ids=[line.id for line in lines], amount=amount,
                    deadline=deadline, approved_by_id=actor.id if "legal" in actor.roles else None)
     db.session.add(doc)
@@ -44,7 +44,7 @@ def issue_demand(case, facts, actor, params, now):
     lines = open_lines(case)
     printed = working_calendar().deadline_after(
         facts.today + timedelta(days=policy["demand_mail_days"]), policy["demand_deadline_days"])
-    doc = _document(case, "payment_demand", lines, facts.outstanding, actor, printed)
+    doc = _document(case, "payment_demand", lines, facts.outstanding, actor, now, printed)
     return {"document": "payment_demand", "charge_line_ids": doc.charge_line_ids,
             "amount": facts.outstanding, "deadline": printed}
 
@@ -112,7 +112,7 @@ def _close_tasks(case: DunningCase, kind: str, actor: Actor, now: datetime) -> N
 def approve_lawyer_letter(case, facts, actor, params, now):
     _close_tasks(case, "legal_review", actor, now)
     lines = open_lines(case)
-    _document(case, "lawyer_letter", lines, facts.outstanding, actor)
+    _document(case, "lawyer_letter", lines, facts.outstanding, actor, now)
     return {"document": "lawyer_letter", "requested_by": case.legal_requested_by_id,
             "approved_by": actor.id, "amount": facts.outstanding}
 
@@ -131,7 +131,7 @@ def file_claim(case, facts, actor, params, now):
     case.litigation_route = params["route"]
     draft = "payment_order_application" if params["route"] == "payment_order" else "complaint"
     for kind in ("evidence_list", draft):
-        _document(case, kind, claimed, facts.claimable, actor)
+        _document(case, kind, claimed, facts.claimable, actor, now)
     return {"route": params["route"], "court": params.get("court"),
             "claimed_line_ids": [line.id for line in claimed], "claimed": facts.claimable,
             "time_barred_line_ids": [line.id for line in barred]}
@@ -148,7 +148,7 @@ def promise_payment(case, facts, actor, params, now):
     db.session.add(plan)
     lines = open_lines(case)
     reset = limitation.reset(lines, facts.today)
-    _document(case, "installment_agreement", lines, facts.outstanding, actor)
+    _document(case, "installment_agreement", lines, facts.outstanding, actor, now)
     return {"installments": [{"due_date": i["due_date"], "amount": Decimal(str(i["amount"]))}
                              for i in items], "total": facts.outstanding,
             "limitation_reset": reset}
