@@ -17,6 +17,7 @@ from ..models import (
 from . import limitation
 from .access import actor_of, ensure_can_act
 from .cases import _open_case, get_case, settle_if_nothing_owed
+from .clock import local_date
 from .errors import InvalidInput
 from .schedule import reschedule
 from .uow import transaction
@@ -52,7 +53,7 @@ def record_payment(case_id: int, amount, paid_on: date, *, channel: str = "count
         raise InvalidInput("amount", f"金额格式不正确：{amount}", f"Not an amount: {amount}") from exc
     if amount <= 0:
         raise InvalidInput("amount", "金额必须大于0。", "The amount must be positive.")
-    if not isinstance(paid_on, date) or paid_on > now.date():
+    if not isinstance(paid_on, date) or paid_on > local_date(now):
         raise InvalidInput("paid_on", "缴费日期不能晚于今天。", "The payment date is in the future.")
     with transaction():
         if external_id:
