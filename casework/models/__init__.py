@@ -5,6 +5,7 @@ from .case import (
     CHANNELS, DOCUMENT_KINDS, OUTCOMES, PERSONS, REASON_CLASSES, REASON_SUBS, TECHNIQUES,
     ContactAttempt, Dispute, Document, DunningCase, Policy, Task,
 )
+from .documents import BUILTIN_VERSION, DocumentBatch, TemplateVersion
 from .estate import Building, Community, ContactChannel, Debtor, Holiday, Unit
 from .ledger import ChargeLine, Installment, Payment, PaymentAllocation, PaymentPlan
 from .staff import ROLE_LABELS, ROLES, StaffUser, staff_community
@@ -17,5 +18,5 @@ __all__ = [
     "Community", "ContactAttempt", "ContactChannel", "Debtor", "Dispute", "Document",
     "DunningCase", "Fixed", "Holiday", "Installment", "OutboxMessage", "TIMER_STATUSES", "Timer", "Money", "Payment", "PaymentAllocation",
     "PaymentPlan", "Policy", "StaffUser", "Task", "UTCDateTime", "Unit", "money", "staff_community",
-    "utcnow",
+    "utcnow", "BUILTIN_VERSION", "DocumentBatch", "TemplateVersion",
 ]

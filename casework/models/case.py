@@ -157,7 +157,8 @@ class Document(db.Model):
     """A letter of the process: what it lists, how it was sent, and the proof it arrived."""
 
     __tablename__ = "document"
-    __table_args__ = (sa.UniqueConstraint("case_id", "kind", "event_seq"),)
+    __table_args__ = (sa.UniqueConstraint("case_id", "kind", "event_seq"),
+                      sa.Index("ix_document_render", "status", "enqueued_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("dunning_case.id"), index=True)
@@ -179,6 +180,8 @@ class Document(db.Model):
     grade: Mapped[str | None] = mapped_column(sa.String(1))
     proof_ref: Mapped[str | None] = mapped_column(sa.String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # render job handed to RQ
+    error: Mapped[str | None] = mapped_column(sa.Text)  # why rendering failed (shown to staff)
 
     @property
     def proven(self) -> bool:

@@ -67,6 +67,7 @@ class Debtor(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     kind: Mapped[str] = mapped_column(sa.String(16), default="owner")
+    owner_name: Mapped[str | None] = mapped_column(sa.String(200))  # a paying tenant's owner
     identified: Mapped[bool] = mapped_column(default=False)
     address: Mapped[str] = mapped_column(sa.String(256), default="")
     address_verified: Mapped[bool] = mapped_column(default=False)
