@@ -96,3 +96,104 @@ def make_estate(now: datetime) -> Estate:
     case = services.open_case(d.id, c.id, ids, people["supervisor"],
                               assignee_id=people["collector"].id, now=now)
     return Estate(community=c, unit=u, debtor=d, case=case, line_ids=ids, **people)
+
+
+# --- helpers for the service, invariant and PostgreSQL tests ---------------------------------
+
+_fresh_counter = iter(range(1, 10**9))
+
+
+def shanghai(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
+    """An aware UTC instant from a wall-clock time in Asia/Shanghai."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    return datetime(year, month, day, hour, minute,
+                    tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+
+
+def fresh_case(estate: Estate, now: datetime, *, months=range(1, 7), amount: str = "268.50",
+               year: int = 2024, assignee: StaffUser | None = None,
+               **debtor_kw) -> tuple[DunningCase, list[int]]:
+    """A new debtor with a new unit owing `months` of `year`, in a new open case."""
+    n = next(_fresh_counter)
+    u = unit(estate.community, building=f"F{n}栋", number=f"{n:04d}")
+    d = debtor(name=f"业主{n:05d}", phone=f"139{n:08d}", **debtor_kw)
+    ids = monthly_lines(u, d, year=year, months=months, amount=amount)
+    db.session.commit()
+    who = assignee or estate.collector
+    case = services.open_case(d.id, estate.community.id, ids, estate.supervisor,
+                              assignee_id=who.id, now=now)
+    return case, ids
+
+
+def case_events(case_id: int, kind: str | None = None) -> list:
+    """The audit events of a case in chain order (optionally of one kind)."""
+    import sqlalchemy as sa
+
+    from casework.models import CaseEvent
+
+    query = sa.select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+    if kind:
+        query = query.where(CaseEvent.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def two_contacts(case_id: int, user: StaffUser, now: datetime) -> None:
+    """Two documented, unanswered calls (inside the call window when `now` is 10:00)."""
+    from datetime import timedelta
+
+    for at in (now - timedelta(minutes=30), now):
+        services.record_contact(case_id, user, channel="phone", outcome="no_answer", at=at,
+                                now=now)
+
+
+WALK = ("first_reminder", "follow_up", "formal_demand", "legal_review", "lawyer_letter",
+        "litigation")
+
+
+def walk(estate: Estate, case_id: int, target: str, now: datetime) -> datetime:
+    """Drive a case from preparation to `target` through the services with the real guards.
+
+    Demands and letters are delivered with grade A proof on the day they are issued and the
+    clock moves past their deadlines. Returns the (simulated) time when the target was reached.
+    """
+    from datetime import timedelta
+
+    fire = services.fire_event
+    steps = WALK[:WALK.index(target) + 1]
+    for stage in steps:
+        if stage == "first_reminder":
+            fire(case_id, "start_outreach", estate.collector, now=now)
+        elif stage == "follow_up":
+            fire(case_id, "escalate_follow_up", estate.collector, now=now)
+        elif stage == "formal_demand":
+            two_contacts(case_id, estate.collector, now)
+            fire(case_id, "issue_demand", estate.collector, now=now)
+            fire(case_id, "record_delivery", estate.collector,
+                 {"grade": "A", "proof_ref": "签收回执-001"}, now=now)
+        elif stage == "legal_review":
+            now += timedelta(days=30)
+            fire(case_id, "request_legal_action", estate.collector, now=now)
+        elif stage == "lawyer_letter":
+            fire(case_id, "approve_lawyer_letter", estate.legal, now=now)
+            fire(case_id, "record_delivery", estate.legal,
+                 {"grade": "A", "tracking_no": "EMS1234567", "contents_label": "律师函"}, now=now)
+        elif stage == "litigation":
+            now += timedelta(days=20)
+            fire(case_id, "file_claim", estate.legal, {"route": "suit", "court": "西湖区人民法院"},
+                 now=now)
+    return now
+
+
+def fast_password_hashing(monkeypatch) -> None:
+    """Staff passwords hashed with one pbkdf2 round: scrypt makes every estate take ~0.5 s.
+
+    Use from an autouse fixture in modules that build many estates; check_password still works.
+    """
+    from werkzeug.security import generate_password_hash
+
+    import casework.models.staff as staff_module
+
+    monkeypatch.setattr(staff_module, "generate_password_hash",
+                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
