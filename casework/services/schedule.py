@@ -97,7 +97,8 @@ def wanted(case: DunningCase, now: datetime) -> list[Want]:
                 suffix=f"{line.id}:{line.limitation_expiry.isoformat()}:{days_before}",
                 charge_line_id=line.id, days_before=days_before)
     for task in db.session.scalars(sa.select(Task).where(
-            Task.case_id == case.id, Task.status == "open", Task.kind != "overdue_escalation")):
+            Task.case_id == case.id, Task.status == "open",
+            Task.kind.not_in(("overdue_escalation", "task_overdue")))):  # no escalating those
         add("task_overdue", task.due_at, ANY_OPEN, suffix=f"{task.id}", task_id=task.id)
     return out
 

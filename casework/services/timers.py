@@ -25,7 +25,9 @@ MAX_ATTEMPTS = 3
 
 def _task(case: DunningCase, timer: Timer, title: str, *, role: str | None = None,
           mine: bool = True, priority: int = 1, due_in: timedelta = timedelta(days=1)) -> str:
-    add_task(case, timer.kind, title, timer.due_at + due_in,
+    # due from the moment the timer fired (done_at), not from a due time long past
+    start = max(timer.due_at, timer.done_at or timer.due_at)
+    add_task(case, timer.kind, title, start + due_in,
              assignee_id=case.assignee_id if mine else None, role=role, priority=priority,
              dedupe_key=f"timer-{timer.id}")
     return f"task: {title}"
