@@ -1,5 +1,6 @@
 """The Casework tables; import from here."""
 
+from .api import IMPORT_KINDS, IMPORT_STATUSES, ApiToken, ColumnMapping, ImportRun
 from .audit import GENESIS, CaseEvent
 from .case import (
     CHANNELS, DOCUMENT_KINDS, OUTCOMES, PERSONS, REASON_CLASSES, REASON_SUBS, TECHNIQUES,
@@ -19,4 +20,5 @@ __all__ = [
     "DunningCase", "Fixed", "Holiday", "Installment", "OutboxMessage", "TIMER_STATUSES", "Timer", "Money", "Payment", "PaymentAllocation",
     "PaymentPlan", "Policy", "StaffUser", "Task", "UTCDateTime", "Unit", "money", "staff_community",
     "utcnow", "BUILTIN_VERSION", "DocumentBatch", "TemplateVersion",
+    "ApiToken", "ColumnMapping", "IMPORT_KINDS", "IMPORT_STATUSES", "ImportRun",
 ]
