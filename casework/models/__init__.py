@@ -12,6 +12,7 @@ from .ledger import ChargeLine, Installment, Payment, PaymentAllocation, Payment
 from .staff import ROLE_LABELS, ROLES, StaffUser, staff_community
 from .timers import TIMER_STATUSES, OutboxMessage, Timer
 from .types import Fixed, Money, UTCDateTime, money, utcnow
+from .work import CollectionTarget, LitigationRecord, LoginAttempt
 
 __all__ = [
     "CHANNELS", "DOCUMENT_KINDS", "GENESIS", "OUTCOMES", "PERSONS", "REASON_CLASSES",
@@ -21,4 +22,5 @@ __all__ = [
     "PaymentPlan", "Policy", "StaffUser", "Task", "UTCDateTime", "Unit", "money", "staff_community",
     "utcnow", "BUILTIN_VERSION", "DocumentBatch", "TemplateVersion",
     "ApiToken", "ColumnMapping", "IMPORT_KINDS", "IMPORT_STATUSES", "ImportRun",
+    "CollectionTarget", "LitigationRecord", "LoginAttempt",
 ]

@@ -47,6 +47,17 @@ class StaffUser(db.Model):
             raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
         self.roles_text = " ".join(r for r in ROLES if r in set(values))
 
+    # Flask-Login: an inactive account cannot sign in, and a new password ends old sessions.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.password_hash[-16:]}"
+
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
 
