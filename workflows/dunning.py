@@ -6,7 +6,9 @@ migration, and tests/snapshots/ shows every change to the table in review.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from statemachine import State
@@ -145,10 +147,41 @@ def events_from(state_id: str) -> list[str]:
     return [e for e in EVENT_NAMES if any(e in t.event for t in state.transitions)]
 
 
+class _ModelProxy:
+    """Stands in for the case inside a reused machine: every attribute goes to `target`."""
+
+    def __init__(self, state: str) -> None:
+        object.__setattr__(self, "target", SimpleNamespace(state=state))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "target"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "target"), name, value)
+
+
+_local = threading.local()
+
+
+def _machine_for(model: Any, state_field: str) -> DunningWorkflow:
+    """A machine per thread and state field, re-aimed at `model`.
+
+    Building a machine resolves every callback of ~90 transitions (about 3 ms); a send is
+    about 0.3 ms. The machine keeps no state of its own beyond the model's state field, so
+    one instance can serve every case in turn.
+    """
+    machines = _local.__dict__.setdefault("machines", {})
+    if state_field not in machines:
+        proxy = _ModelProxy(getattr(model, state_field))
+        machines[state_field] = (proxy, DunningWorkflow(model=proxy, state_field=state_field))
+    proxy, machine = machines[state_field]
+    object.__setattr__(proxy, "target", model)
+    return machine
+
+
 def fire(model: Any, event: str, facts: CaseFacts, actor: Actor,
          params: Mapping[str, Any] | None = None, state_field: str = "state") -> tuple[str, str]:
     """Fire `event` on the case `model`; returns (from, to) or raises a WorkflowError."""
-    machine = DunningWorkflow(model=model, state_field=state_field)
     source = getattr(model, state_field)
     if event not in EVENT_NAMES or event not in events_from(source):
         label = STATE_LABELS.get(source, source)
@@ -156,10 +189,18 @@ def fire(model: Any, event: str, facts: CaseFacts, actor: Actor,
             "transition_not_allowed",
             f"案件当前处于“{label}”阶段，不能执行“{EVENT_LABELS.get(event, (event,))[0]}”。",
             f"The case is in stage '{source}'; '{event}' is not possible there.")
+    machine = _machine_for(model, state_field)
     try:
         machine.send(event, facts=facts, actor=actor, params=dict(params or {}))
     except LibTransitionNotAllowed as exc:  # a resume slot that matches no transition
+        _local.machines.pop(state_field, None)
         raise TransitionNotAllowed("transition_not_allowed", str(exc), str(exc)) from exc
+    except BaseException:
+        _local.machines.pop(state_field, None)
+        raise
+    finally:
+        if machine.is_terminated:  # a final state ends a machine's run: build a new one
+            _local.machines.pop(state_field, None)
     return source, getattr(model, state_field)
 
 
