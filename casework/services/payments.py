@@ -46,6 +46,18 @@ def record_payment(case_id: int, amount, paid_on: date, *, channel: str = "count
                    external_id: str | None = None, designated: Sequence[int] = (),
                    user: StaffUser | None = None, now: datetime | None = None) -> Payment:
     """Record money received, once per external id; settles the case when nothing is owed."""
+    with transaction():
+        payment = record_payment_in_transaction(
+            case_id, amount, paid_on, channel=channel, external_id=external_id,
+            designated=designated, user=user, now=now)
+    return payment
+
+
+def record_payment_in_transaction(case_id: int, amount, paid_on: date, *,
+                                  channel: str = "counter", external_id: str | None = None,
+                                  designated: Sequence[int] = (), user: StaffUser | None = None,
+                                  now: datetime | None = None) -> Payment:
+    """`record_payment` inside the caller's transaction (a whole import file is one)."""
     now = now or utcnow()
     try:
         amount = money(amount)
@@ -55,43 +67,42 @@ def record_payment(case_id: int, amount, paid_on: date, *, channel: str = "count
         raise InvalidInput("amount", "金额必须大于0。", "The amount must be positive.")
     if not isinstance(paid_on, date) or paid_on > local_date(now):
         raise InvalidInput("paid_on", "缴费日期不能晚于今天。", "The payment date is in the future.")
-    with transaction():
-        if external_id:
-            existing = db.session.scalars(sa.select(Payment).where(
-                Payment.external_id == external_id)).first()
-            if existing is not None:
-                if existing.case_id != case_id or existing.amount != amount:
-                    raise InvalidInput("external_id", "该外部流水号已用于另一笔不同的缴费。",
-                                       "This external id was used for a different payment.")
-                return existing
-        case = get_case(case_id)
-        ensure_can_act(user, case)
-        if not case.is_open:
-            raise InvalidInput("case_id", "案件已结案，不能再登记缴费。", "The case is closed.")
-        lines = [line for line in case.charge_lines if line.balance > 0]
-        unknown = set(designated) - {line.id for line in lines}
-        if unknown:
-            raise InvalidInput("designated", f"指定的期间不在本案件的欠费中：{sorted(unknown)}",
-                               f"Designated periods not owed on this case: {sorted(unknown)}")
-        payment = Payment(case_id=case.id, amount=amount, paid_on=paid_on, channel=channel,
-                          external_id=external_id, designated=list(designated),
-                          recorded_by_id=user.id if user else None, created_at=now)
-        parts = allocate(lines, amount, designated)
-        for line, part in parts:
-            line.amount_paid += part
-            payment.allocations.append(PaymentAllocation(charge_line_id=line.id, amount=part))
-        payment.unallocated = amount - sum((p for _, p in parts), ZERO)
-        db.session.add(payment)
-        _pay_installments(case, amount)
-        reset = limitation.reset([line for line, _ in parts], paid_on)
-        db.session.flush()
-        audit.append(case, actor_of(user), "payment", "record_payment", payload={
-            "payment_id": payment.id, "amount": amount, "paid_on": paid_on, "channel": channel,
-            "external_id": external_id, "designated": list(designated),
-            "allocations": [{"charge_line_id": line.id, "amount": part} for line, part in parts],
-            "unallocated": payment.unallocated, "limitation_reset": reset}, at=now)
-        if not settle_if_nothing_owed(case, now):
-            reschedule(case, now)
+    if external_id:
+        existing = db.session.scalars(sa.select(Payment).where(
+            Payment.external_id == external_id)).first()
+        if existing is not None:
+            if existing.case_id != case_id or existing.amount != amount:
+                raise InvalidInput("external_id", "该外部流水号已用于另一笔不同的缴费。",
+                                   "This external id was used for a different payment.")
+            return existing
+    case = get_case(case_id)
+    ensure_can_act(user, case)
+    if not case.is_open:
+        raise InvalidInput("case_id", "案件已结案，不能再登记缴费。", "The case is closed.")
+    lines = [line for line in case.charge_lines if line.balance > 0]
+    unknown = set(designated) - {line.id for line in lines}
+    if unknown:
+        raise InvalidInput("designated", f"指定的期间不在本案件的欠费中：{sorted(unknown)}",
+                           f"Designated periods not owed on this case: {sorted(unknown)}")
+    payment = Payment(case_id=case.id, amount=amount, paid_on=paid_on, channel=channel,
+                      external_id=external_id, designated=list(designated),
+                      recorded_by_id=user.id if user else None, created_at=now)
+    parts = allocate(lines, amount, designated)
+    for line, part in parts:
+        line.amount_paid += part
+        payment.allocations.append(PaymentAllocation(charge_line_id=line.id, amount=part))
+    payment.unallocated = amount - sum((p for _, p in parts), ZERO)
+    db.session.add(payment)
+    _pay_installments(case, amount)
+    reset = limitation.reset([line for line, _ in parts], paid_on)
+    db.session.flush()
+    audit.append(case, actor_of(user), "payment", "record_payment", payload={
+        "payment_id": payment.id, "amount": amount, "paid_on": paid_on, "channel": channel,
+        "external_id": external_id, "designated": list(designated),
+        "allocations": [{"charge_line_id": line.id, "amount": part} for line, part in parts],
+        "unallocated": payment.unallocated, "limitation_reset": reset}, at=now)
+    if not settle_if_nothing_owed(case, now):
+        reschedule(case, now)
     return payment
 
 
