@@ -19,6 +19,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(sweep_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(templates_group)
+    app.cli.add_command(letters_group)
 
 
 @click.group("audit")
@@ -135,8 +137,8 @@ def sweep_command(now_text: str | None, inline: bool, every: int, batch: int) ->
         now = _parse_now(now_text) or datetime.now(UTC)
         queue = None if inline else get_queue("dunning")
         result = sweep(now, batch=batch, queue=queue, inline=inline)
-        click.echo(f"{now.isoformat()} swept {result.timers} timers, {result.messages} messages"
-                   f" in {len(result.jobs)} jobs" + (f"; errors: {result.errors}"
+        click.echo(f"{now.isoformat()} swept {result.timers} timers, {result.messages} messages,"
+                   f" {result.documents} documents in {len(result.jobs)} jobs" + (f"; errors: {result.errors}"
                                                      if result.errors else ""))
         if not every:
             if result.errors:
@@ -160,3 +162,155 @@ def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
     db.engine.dispose()  # forked jobs open their own connections
     worker = Worker(list(queues or QUEUES), connection=redis_connection())
     worker.work(burst=burst, with_scheduler=True)
+
+
+def _staff(username: str | None):
+    if not username:
+        return None  # the operator at the shell acts as the system
+    from .models import StaffUser
+
+    user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username}")
+    return user
+
+
+@click.group("templates")
+def templates_group() -> None:
+    """Letter templates: upload a new version, list versions."""
+
+
+@templates_group.command("upload")
+@click.argument("kind")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--by", "username", help="The admin uploading it (default: the system).")
+def templates_upload(kind: str, file: str, username: str | None) -> None:
+    """Validate FILE (.docx) and make it the active template of KIND."""
+    from .letters import upload_template
+    from .services.errors import ServiceError
+
+    with open(file, "rb") as fh:
+        data = fh.read()
+    try:
+        row = upload_template(kind, data, _staff(username))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{kind}: version {row.version} active (sha256 {row.sha256[:12]})")
+
+
+@templates_group.command("list")
+def templates_list() -> None:
+    """Every kind with its active version, then every uploaded version."""
+    from documents.contexts import TEMPLATES
+
+    from .models import BUILTIN_VERSION, TemplateVersion
+
+    rows = db.session.scalars(sa.select(TemplateVersion).order_by(
+        TemplateVersion.kind, TemplateVersion.id)).all()
+    active = {r.kind: r.version for r in rows if r.active}
+    for kind in TEMPLATES:
+        click.echo(f"{kind:<27} active {active.get(kind, BUILTIN_VERSION)}")
+    for r in rows:
+        mark = "*" if r.active else " "
+        click.echo(f"{mark} {r.kind:<25} {r.version:<14} {r.sha256[:12]} "
+                   f"{r.created_at:%Y-%m-%d %H:%M}")
+
+
+@click.group("letters")
+def letters_group() -> None:
+    """Letters: batches, progress, evidence packs, re-rendering."""
+
+
+@letters_group.command("batch")
+@click.option("--building", "building_id", type=int, help="All open cases of this building.")
+@click.option("--case", "case_ids", type=int, multiple=True, help="These cases.")
+@click.option("--kind", default="payment_demand", show_default=True)
+@click.option("--inline", is_flag=True, help="Render here instead of through RQ.")
+def letters_batch(building_id: int | None, case_ids: tuple[int, ...], kind: str,
+                  inline: bool) -> None:
+    """Render the latest letter of KIND of each case into one zip; prints the job id."""
+    from .services.errors import ServiceError
+
+    if building_id is None and not case_ids:
+        raise click.UsageError("give --building or --case")
+    if inline:
+        from .letters import run_batch
+
+        result = run_batch(building_id=building_id, case_ids=list(case_ids), kind=kind)
+        click.echo(f"{result['done']}/{result['total']} done, {len(result['failed'])} failed; "
+                   f"zip: {result['path']}")
+        for failure in result["failed"]:
+            click.echo(f"  failed: case {failure['case']}: {failure['error']}")
+        return
+    from .letters import start_batch
+
+    try:
+        batch = start_batch(building_id=building_id, case_ids=list(case_ids), kind=kind)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(batch.job_id)
+
+
+@letters_group.command("progress")
+@click.argument("job_id")
+def letters_progress(job_id: str) -> None:
+    """Progress of a batch job: done/total, failures, and the zip when finished."""
+    from .models import DocumentBatch
+
+    progress, status = None, None
+    try:
+        from rq.job import Job
+
+        from .queues import redis_connection
+
+        job = Job.fetch(job_id, connection=redis_connection())
+        status = job.get_status(refresh=True)
+        progress = job.get_meta(refresh=True).get("progress")
+    except Exception as exc:  # noqa: BLE001  expired from Redis, or Redis is down
+        click.echo(f"(no job in Redis: {exc.__class__.__name__})", err=True)
+    batch = db.session.scalar(sa.select(DocumentBatch).where(DocumentBatch.job_id == job_id))
+    if progress is None and batch is not None:
+        progress = {"done": batch.done, "total": batch.total, "failed": batch.failed}
+    if progress is None:
+        raise click.ClickException(f"no batch job {job_id}")
+    state = getattr(status, "value", status) or (batch.status if batch else "?")
+    click.echo(f"{job_id}: {state}, {progress['done']}/{progress['total']} done, "
+               f"{len(progress['failed'])} failed")
+    for failure in progress["failed"]:
+        click.echo(f"  failed: case {failure.get('case')}: {failure.get('error')}")
+    if batch is not None and batch.path:
+        from .storage import path_of
+
+        click.echo(f"zip: {path_of(batch.path)}")
+
+
+@letters_group.command("evidence")
+@click.argument("case_id", type=int)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))
+def letters_evidence(case_id: int, output: str) -> None:
+    """Write the court evidence pack of a case (evidence list, statement, letters and proofs,
+    contact log) as one zip."""
+    from .letters import evidence_pack_for
+    from .services.errors import ServiceError
+
+    try:
+        data = evidence_pack_for(case_id)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    with open(output, "wb") as fh:
+        fh.write(data)
+    click.echo(f"wrote {output} ({len(data)} bytes)")
+
+
+@letters_group.command("retry")
+@click.argument("document_id", type=int)
+def letters_retry(document_id: int) -> None:
+    """Queue a failed letter again (after its data or the policy was fixed)."""
+    from .letters import retry_document
+    from .services.errors import ServiceError
+
+    try:
+        retry_document(document_id)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"document {document_id} is pending again; the sweep renders it")

@@ -84,3 +84,27 @@ def sweep_job(now_iso: str | None = None) -> dict[str, int]:
     with job_context():
         result = sweep(_when(now_iso), queue=get_queue("dunning"))
         return {"timers": result.timers, "messages": result.messages}
+
+
+def render_document_here(document_id: int) -> str:
+    from .letters import render_stored
+
+    return render_stored(document_id)
+
+
+def render_document(document_id: int) -> str:
+    """Render one letter into the document store (idempotent: a rendered one is left alone)."""
+    with job_context():
+        return render_document_here(document_id)
+
+
+def render_batch(document_ids: list[int] | None = None, *, building_id: int | None = None,
+                 case_ids: list[int] | None = None, kind: str = "payment_demand",
+                 batch_id: int | None = None) -> dict:
+    """Render a building's (or a set of cases') letters into one zip, reporting progress in
+    job.meta["progress"] = {"done", "total", "failed"}; one failed case does not stop the rest."""
+    from .letters import run_batch
+
+    with job_context():
+        return run_batch(document_ids, building_id=building_id, case_ids=case_ids, kind=kind,
+                         batch_id=batch_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,7 +28,27 @@ DEFAULT_POLICY: dict[str, Any] = {
         "calls_per_day": 2, "calls_per_week": 7, "sms_per_day": 1, "sms_per_week": 3,
         "cooldown_days_after_conversation": 7,
     },
+    # Letters (legal-rules (c)). Empty values fall back to the community's records where one
+    # exists (full_name: Community.company_name, address); a letter whose mandatory data is
+    # still missing fails to render with a message naming the key, it never prints a blank.
+    "company": {
+        "full_name": "", "address": "", "phone": "", "legal_representative": "",
+        "credit_code": "", "account_name": "", "bank_name": "", "account_number": "",
+        "payment_channels": [], "contact_person": "", "contact_phone": "",
+        "contact_hours": "工作日9:00—17:30", "number_prefix": "",
+    },
+    "contract": {
+        "name": "《前期物业服务合同》", "number": "", "signed_on": "", "fee_clause": "",
+        "rate_per_m2_month": "", "billing_cycle": "按月交纳，每月末前交清当月费用",
+        "service_start": "", "penalty_clause": "",
+    },
+    "law_firm": {  # the engaged firm and lawyer for the 律师函 (a DPA must be active)
+        "name": "", "address": "", "phone": "", "lawyer_name": "", "lawyer_license": "",
+        "lawyer_phone": "",
+    },
 }
+
+LETTER_BLOCKS = ("company", "contract", "law_firm")
 
 INT_KEYS = ("follow_up_after_days", "demand_deadline_days", "demand_mail_days",
             "letter_deadline_days", "grace_days", "dispute_ack_working_days",
@@ -65,6 +86,27 @@ def validate(data: dict[str, Any]) -> list[str]:
             problems.append("legal_threshold: must not be negative")
     except InvalidOperation:
         problems.append("legal_threshold: not an amount")
+    for block in LETTER_BLOCKS:
+        if not isinstance(p[block], dict):
+            problems.append(f"{block}: must be a mapping of names to values")
+    if isinstance(p["company"], dict) and not isinstance(p["company"].get("payment_channels"),
+                                                         list):
+        problems.append("company.payment_channels: must be a list of official channels")
+    if isinstance(p["contract"], dict):
+        rate = p["contract"].get("rate_per_m2_month")
+        if rate not in ("", None):
+            try:
+                if Decimal(str(rate)) <= 0:
+                    problems.append("contract.rate_per_m2_month: must be above zero")
+            except InvalidOperation:
+                problems.append("contract.rate_per_m2_month: not an amount")
+        for key in ("signed_on", "service_start"):
+            value = p["contract"].get(key)
+            if value not in ("", None):
+                try:
+                    date.fromisoformat(str(value))
+                except ValueError:
+                    problems.append(f"contract.{key}: not a date (YYYY-MM-DD)")
     days = [p["timeline"].get(k) for k in DEFAULT_POLICY["timeline"]]
     if not all(isinstance(d, int) and d >= 0 for d in days):
         problems.append("timeline: every stage needs a whole number of days")

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from rq import Retry
+from rq import Queue, Retry
 
 from .extensions import db
-from .models import OutboxMessage, Timer
+from .models import Document, OutboxMessage, Timer
 from .services.timers import due_timer_ids
 
 log = logging.getLogger("casework.sweep")
@@ -27,6 +27,7 @@ RETRY = Retry(max=3, interval=[10, 30, 60])
 class SweepResult:
     timers: int = 0
     messages: int = 0
+    documents: int = 0
     jobs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -41,8 +42,12 @@ def _due_message_ids(now: datetime, limit: int, stale_after=timedelta(minutes=15
 
 
 def sweep(now: datetime, *, batch: int = 500, max_batches: int = 200, queue=None,
-          inline: bool = False) -> SweepResult:
-    """Claim due work in batches; enqueue one job per batch (or run it here when inline)."""
+          inline: bool = False, documents_queue=None) -> SweepResult:
+    """Claim due work in batches; enqueue one job per batch (or run it here when inline).
+
+    Pending documents go one job each (id ``doc-<id>``) to the documents queue: by default
+    the RQ queue "documents" on `queue`'s connection (a stand-in queue receives them itself).
+    """
     from . import jobs
 
     result = SweepResult()
@@ -87,4 +92,55 @@ def sweep(now: datetime, *, batch: int = 500, max_batches: int = 200, queue=None
         result.messages = len(ids)
         result.jobs.append(job_id)
     db.session.rollback()
+    _sweep_documents(now, batch, queue, documents_queue, inline, result)
     return result
+
+
+def _documents_queue(queue, documents_queue):
+    if documents_queue is not None or queue is None:
+        return documents_queue
+    if isinstance(queue, Queue):
+        return Queue("documents", connection=queue.connection)
+    return queue  # a test double stands in for every queue
+
+
+def _sweep_documents(now: datetime, batch: int, queue, documents_queue, inline: bool,
+                     result: SweepResult) -> None:
+    """Letters made by the services but not (or long ago) handed to a worker: render them."""
+    from . import jobs
+    from .letters import enqueue_render, pending_document_ids
+
+    ids = pending_document_ids(now, batch)
+    if not ids:
+        db.session.rollback()
+        return
+    if inline:
+        db.session.rollback()
+        for document_id in ids:
+            try:
+                jobs.render_document_here(document_id)
+            except Exception as exc:  # noqa: BLE001  one broken letter must not stop the sweep
+                db.session.rollback()
+                log.exception("rendering document %s failed", document_id)
+                result.errors.append(f"doc-{document_id}: {exc}")
+            result.jobs.append(f"doc-{document_id}")
+        result.documents = len(ids)
+        return
+    target = _documents_queue(queue, documents_queue)
+    enqueued: list[int] = []
+    for document_id in ids:
+        try:
+            enqueue_render(document_id, target)
+        except Exception as exc:  # Redis down: the documents stay pending for the next sweep
+            log.error("could not enqueue doc-%s: %s", document_id, exc)
+            result.errors.append(f"doc-{document_id}: {exc}")
+            break
+        enqueued.append(document_id)
+        result.jobs.append(f"doc-{document_id}")
+    if enqueued:
+        db.session.execute(sa.update(Document).where(Document.id.in_(enqueued))
+                           .values(enqueued_at=now))
+        db.session.commit()
+    else:
+        db.session.rollback()
+    result.documents = len(enqueued)

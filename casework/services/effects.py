@@ -35,6 +35,9 @@ def _document(case: DunningCase, kind: str, lines: list[ChargeLine], amount: Dec
                    charge_line_ids=[line.id for line in lines], amount=amount,
                    deadline=deadline, approved_by_id=actor.id if "legal" in actor.roles else None)
     db.session.add(doc)
+    from ..letters import render_after_commit  # a worker renders it once this commits
+
+    render_after_commit(doc)
     return doc
 
 
