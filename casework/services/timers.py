@@ -104,6 +104,13 @@ def run_timer(timer_id: int, now: datetime) -> str:
     """Run one timer in its own transaction; a second run (or a moved case) changes nothing."""
     try:
         with transaction():
+            # Lock the case first (as the services do: case row, then its timers), so that a
+            # job never reschedules from a stage another worker is changing this moment.
+            case_id = db.session.scalar(sa.select(Timer.case_id).where(Timer.id == timer_id))
+            if case_id is None:
+                return "already handled"
+            db.session.execute(sa.select(DunningCase.id).where(DunningCase.id == case_id)
+                               .with_for_update())
             claimed = db.session.execute(
                 sa.update(Timer).where(Timer.id == timer_id,
                                        Timer.status.in_(("pending", "enqueued")))
@@ -111,7 +118,7 @@ def run_timer(timer_id: int, now: datetime) -> str:
             if claimed != 1:
                 return "already handled"
             timer = db.session.get(Timer, timer_id)
-            case = db.session.get(DunningCase, timer.case_id)
+            case = db.session.get(DunningCase, case_id, populate_existing=True)
             expected = timer.expected_state
             if not case.is_open or (expected != ANY_OPEN and case.state != expected):
                 timer.status, timer.result = "skipped", f"case is in {case.state}"
