@@ -1,0 +1,8 @@
+"""Data in: ledger and payment files (CLI, RQ job, and functions the admin UI calls)."""
+
+from .ledger import LEDGER_FIELDS, LedgerResult, external_ref, import_ledger, save_mapping
+from .payments import PAYMENT_FIELDS, import_payments
+from .tables import FileRefused, RowError, error_report_csv
+
+__all__ = ["LEDGER_FIELDS", "PAYMENT_FIELDS", "import_payments", "FileRefused", "LedgerResult", "RowError", "error_report_csv",
+           "external_ref", "import_ledger", "save_mapping"]
