@@ -89,8 +89,10 @@ def sweep(now: datetime, *, batch: int = 500, max_batches: int = 200, queue=None
             except Exception as exc:
                 log.error("could not enqueue %s: %s", job_id, exc)
                 result.errors.append(f"{job_id}: {exc}")
+                ids = []  # handed over nothing: they stay queued for the next sweep
         result.messages = len(ids)
-        result.jobs.append(job_id)
+        if ids:
+            result.jobs.append(job_id)
     db.session.rollback()
     _sweep_documents(now, batch, queue, documents_queue, inline, result)
     return result
