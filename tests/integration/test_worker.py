@@ -56,8 +56,8 @@ def queue(redis_conn) -> Queue:
 
 def worker_env(app, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "RQ_"))}
-    env.update(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=REDIS_URL,
-               PYTHONPATH=str(ROOT), **extra)
+    env.update({"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": REDIS_URL,
+                "PYTHONPATH": str(ROOT), **extra})
     return env
 
 
