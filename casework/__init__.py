@@ -33,6 +33,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.jinja_env.filters["shanghai"] = _shanghai
     register_cli(app)
+    from .api import init_app as init_api  # last: sees the UI's error pages and CSRF
+
+    init_api(app)
     return app
 
 

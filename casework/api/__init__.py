@@ -1,0 +1,116 @@
+"""The REST API /api/v1 (JSON, bearer tokens). The routes call the same services as the UI."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from workflows.errors import WorkflowError
+
+from ..services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from .tokens import authenticate, create_token, revoke_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC = ("api.openapi",)
+
+__all__ = ["bp", "create_token", "revoke_token"]
+
+
+class BadRequest(Exception):
+    """The body is not JSON at all (400); JSON of the wrong shape is InvalidInput (422)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def error(status: int, code: str, message: str, message_en: str = "", **extra):
+    body = {"error": code, "message": message, "message_en": message_en or message, **extra}
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="casework"'
+    return response
+
+
+@bp.before_request
+def require_token():
+    if request.endpoint in PUBLIC:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        return error(401, "unauthorized", "缺少或无效的访问令牌。",
+                     "Missing or invalid bearer token.")
+    g.api_user = user
+    return None
+
+
+@bp.errorhandler(WorkflowError)
+def workflow_refused(exc: WorkflowError):
+    return error(409, exc.code, exc.message, exc.message_en, rule=exc.rule)
+
+
+@bp.errorhandler(InvalidInput)
+def invalid_input(exc: InvalidInput):
+    return error(422, exc.code, exc.message, exc.message_en, field=exc.field)
+
+
+@bp.errorhandler(NotFound)
+def not_found(exc: NotFound):
+    return error(404, exc.code, exc.message, exc.message_en)
+
+
+@bp.errorhandler(Forbidden)
+def forbidden(exc: Forbidden):
+    return error(403, exc.code, exc.message, exc.message_en)
+
+
+@bp.errorhandler(Conflict)
+def conflict(exc: Conflict):
+    return error(409, exc.code, exc.message, exc.message_en)
+
+
+@bp.errorhandler(ServiceError)
+def service_error(exc: ServiceError):
+    return error(422, "invalid_input", exc.message, exc.message_en, field="")
+
+
+@bp.errorhandler(BadRequest)
+def bad_request(exc: BadRequest):
+    return error(400, "bad_request", exc.message, exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request",
+             413: "too_large", 415: "unsupported_media_type"}
+    return error(exc.code or 500, codes.get(exc.code, "http_error"), exc.description or exc.name,
+                 exc.description or exc.name)
+
+
+def init_app(app) -> None:
+    """Register the API: the blueprint, JSON answers for unknown API URLs and methods, and no
+    CSRF check on it (tokens, not cookies, authenticate it)."""
+    app.register_blueprint(bp)
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(bp)
+    for code in (404, 405):
+        previous = _find_handler(app, code)
+
+        def handler(exc, _previous=previous):
+            if request.path.startswith(bp.url_prefix + "/"):
+                return http_error(exc)
+            return _previous(exc) if _previous else exc
+
+        app.register_error_handler(code, handler)
+
+
+def _find_handler(app, code: int):
+    handlers = app.error_handler_spec.get(None, {}).get(code, {})
+    return next(iter(handlers.values()), None)
+
+
+from . import routes  # noqa: E402,F401
