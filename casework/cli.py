@@ -314,3 +314,150 @@ def letters_retry(document_id: int) -> None:
     except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"document {document_id} is pending again; the sweep renders it")
+
+
+# --- data in and out (issue 6): imports, API tokens, exports ------------------------------------
+
+SUMMARY_LABELS = {
+    "rows": "数据行", "communities_new": "新小区", "buildings_new": "新楼栋", "units_new": "新房号",
+    "units_updated": "面积更新", "debtors_new": "新业主", "channels_added": "新增联系方式",
+    "lines_new": "新欠费记录", "lines_updated": "更新的欠费记录", "lines_unchanged": "未变化",
+    "payments": "登记缴费", "cases_opened": "新立案", "cases_extended": "追加到已有案件",
+    "warnings": "提示", "payments_new": "新缴费", "payments_known": "已登记（跳过）",
+    "cases": "涉及案件", "cases_settled": "将结清的案件",
+}
+
+
+def _print_import(result, report: str | None, source: str) -> None:
+    """Print an import's preview or result; on refusal write the error report and exit 1."""
+    import os
+
+    if not result.ok:
+        click.echo(f"REFUSED: {len(result.errors)} error(s); nothing was written.", err=True)
+        for e in result.errors[:20]:
+            where = f"第{e.row}行" if e.row else "文件"
+            click.echo(f"  {where} [{e.column}] {e.value!r}: {e.reason}", err=True)
+        if len(result.errors) > 20:
+            click.echo(f"  … and {len(result.errors) - 20} more", err=True)
+        path = report or os.path.splitext(source)[0] + ".errors.csv"
+        with open(path, "wb") as fh:
+            fh.write(result.error_report())
+        click.echo(f"error report: {path}", err=True)
+        sys.exit(1)
+    head = "DRY RUN (nothing written)" if result.dry_run else "IMPORTED"
+    click.echo(f"{head} in {result.seconds:.2f}s")
+    for key, value in result.summary.items():
+        click.echo(f"  {SUMMARY_LABELS.get(key, key):<10} {key:<16} {value}")
+    for w in result.warnings[:20]:
+        click.echo(f"  提示 第{w.row}行 [{w.column}] {w.value}: {w.reason}")
+    if result.dry_run:
+        for key, items in result.samples.items():
+            for item in items[:5]:
+                click.echo(f"  {key}: {item}")
+
+
+def _mapping_option(mapping: str | None, pairs: tuple[str, ...]):
+    if not pairs:
+        return mapping
+    if mapping:
+        raise click.UsageError("give --mapping or --map, not both")
+    out = {}
+    for pair in pairs:
+        field, sep, header = pair.partition("=")
+        if not sep or not field.strip() or not header.strip():
+            raise click.BadParameter(f"expected field=header, got {pair!r}", param_hint="--map")
+        out[field.strip()] = header.strip()
+    return out
+
+
+@click.command("import-ledger")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--community", "community_code", help="The community (code) of every row.")
+@click.option("--mapping", help="A saved column mapping (name).")
+@click.option("--map", "pairs", multiple=True, help="field=header, e.g. unit=户号 (repeatable).")
+@click.option("--save-mapping", help="Save the --map pairs under this name first.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Where to write the error report.")
+@click.option("--by", "username", help="The importing staff user (default: the system).")
+def import_ledger_command(file: str, community_code: str | None, mapping: str | None,
+                          pairs: tuple[str, ...], save_mapping: str | None, dry_run: bool,
+                          report: str | None, username: str | None) -> None:
+    """Import a ledger (.xlsx or .csv, Chinese headers); refused files write nothing."""
+    from .imports import import_ledger
+    from .imports import save_mapping as store_mapping
+    from .services.errors import ServiceError
+
+    chosen = _mapping_option(mapping, pairs)
+    user = _staff(username)
+    try:
+        if save_mapping:
+            if not isinstance(chosen, dict):
+                raise click.UsageError("--save-mapping needs --map pairs")
+            store_mapping(save_mapping, chosen, user)
+            click.echo(f"saved mapping {save_mapping}")
+        result = import_ledger(file, community_code=community_code, mapping=chosen,
+                               dry_run=dry_run, user=user)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    _print_import(result, report, file)
+
+
+@click.command("import-payments")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--community", "community_code", help="The community (code) of every row.")
+@click.option("--mapping", help="A saved column mapping (name).")
+@click.option("--map", "pairs", multiple=True, help="field=header (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Where to write the error report.")
+def import_payments_command(file: str, community_code: str | None, mapping: str | None,
+                            pairs: tuple[str, ...], dry_run: bool, report: str | None) -> None:
+    """Record the payments of a file, once per 流水号; refused files write nothing."""
+    from .imports import import_payments
+    from .services.errors import ServiceError
+
+    try:
+        result = import_payments(file, community_code=community_code,
+                                 mapping=_mapping_option(mapping, pairs), dry_run=dry_run)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    _print_import(result, report, file)
+
+
+@click.command("create-token")
+@click.argument("username")
+@click.option("--label", default="", help="What the token is for.")
+def create_token_command(username: str, label: str) -> None:
+    """Print a new API token for USERNAME (shown once; only its sha256 is stored)."""
+    from .api import create_token
+    from .services.errors import ServiceError
+
+    try:
+        click.echo(create_token(_staff(username), label=label))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@click.command("export")
+@click.argument("kind", type=click.Choice(["cases", "contacts", "payments", "histories"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv",
+              show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))
+@click.option("--as", "username", help="Export what this user may see (default: everything).")
+def export_command(kind: str, fmt: str, output: str, username: str | None) -> None:
+    """Export cases, contacts, payments or case histories as CSV (UTF-8 BOM) or XLSX."""
+    from .exports import export
+
+    result = export(kind, fmt, _staff(username))
+    with open(output, "wb") as fh:
+        fh.write(result.data)
+    click.echo(f"wrote {output}: {result.rows} rows")
+
+
+_register_cli_before_io = register_cli
+
+
+def register_cli(app: Flask) -> None:  # noqa: F811  (extends the registration above)
+    _register_cli_before_io(app)
+    for command in (import_ledger_command, import_payments_command, create_token_command,
+                    export_command):
+        app.cli.add_command(command)
