@@ -137,9 +137,9 @@ def sweep_command(now_text: str | None, inline: bool, every: int, batch: int) ->
         now = _parse_now(now_text) or datetime.now(UTC)
         queue = None if inline else get_queue("dunning")
         result = sweep(now, batch=batch, queue=queue, inline=inline)
+        errors = f"; errors: {result.errors}" if result.errors else ""
         click.echo(f"{now.isoformat()} swept {result.timers} timers, {result.messages} messages,"
-                   f" {result.documents} documents in {len(result.jobs)} jobs" + (f"; errors: {result.errors}"
-                                                     if result.errors else ""))
+                   f" {result.documents} documents in {len(result.jobs)} jobs{errors}")
         if not every:
             if result.errors:
                 sys.exit(1)
@@ -248,6 +248,8 @@ def letters_batch(building_id: int | None, case_ids: tuple[int, ...], kind: str,
         batch = start_batch(building_id=building_id, case_ids=list(case_ids), kind=kind)
     except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
+    except Exception as exc:  # noqa: BLE001  Redis down or unset
+        raise click.ClickException(f"could not enqueue the batch: {exc}") from exc
     click.echo(batch.job_id)
 
 

@@ -28,16 +28,37 @@ from documents.batch import ContactEntry, PackFile, ServedDocument, contact_log_
 from documents.batch import evidence_pack as build_evidence_pack
 from documents.contexts import TEMPLATES, build_context
 from documents.facts import (
-    Company, Contract, EarlierDemand, EvidenceItem, Installment, LawFirm, LetterFacts, Party,
-    Penalty, Period,
+    Company,
+    Contract,
+    EarlierDemand,
+    EvidenceItem,
+    Installment,
+    LawFirm,
+    LetterFacts,
+    Party,
+    Penalty,
+    Period,
 )
 from documents.render import find_office, render_docx, sha256_hex, to_pdf, validate_template
 
 from . import audit, storage
 from .extensions import db
 from .models import (
-    BUILTIN_VERSION, Building, CaseEvent, ChargeLine, ContactAttempt, Dispute, Document,
-    DocumentBatch, DunningCase, PaymentPlan, Policy, StaffUser, TemplateVersion, Unit, utcnow,
+    BUILTIN_VERSION,
+    Building,
+    CaseEvent,
+    ChargeLine,
+    ContactAttempt,
+    Dispute,
+    Document,
+    DocumentBatch,
+    DunningCase,
+    PaymentPlan,
+    Policy,
+    StaffUser,
+    TemplateVersion,
+    Unit,
+    utcnow,
 )
 from .policy import merged
 from .services.access import actor_of, ensure_can_act
@@ -70,7 +91,8 @@ DISPATCH_CHANNELS = {"ems": "EMS邮政特快专递", "hand": "专人直接送达
                      "sms": "短信"}
 CONTACT_CHANNELS = {"phone": "电话", "sms": "短信", "wechat": "微信", "letter": "信函",
                     "visit": "上门", "email": "电子邮件"}
-PERSONS = {"debtor": "本人", "co_owner": "共有人", "tenant": "承租人", "family_adult": "同住成年家属",
+PERSONS = {"debtor": "本人", "co_owner": "共有人", "tenant": "承租人",
+           "family_adult": "同住成年家属",
            "none": "未联系上"}
 OUTCOMES = {"no_answer": "未接通", "sent": "已发送", "reached": "已沟通", "promised": "承诺付款",
             "refused": "拒绝付款", "disputed": "提出异议", "paid": "已付款"}
@@ -488,12 +510,17 @@ def pdf_relpath(doc: Document) -> str | None:
 
 
 def _pdf_enabled() -> bool:
-    return bool(current_app.config.get("DOCUMENT_PDF", not current_app.testing))
+    """PDF copies: config DOCUMENT_PDF, else env CASEWORK_PDF=0/1, else on outside tests."""
+    configured = current_app.config.get("DOCUMENT_PDF")
+    if configured is None and os.environ.get("CASEWORK_PDF"):
+        configured = os.environ["CASEWORK_PDF"].lower() not in ("0", "false", "no", "off")
+    return bool(not current_app.testing if configured is None else configured)
 
 
 def _profile_dir() -> str:
     """One LibreOffice profile per worker process: two soffice runs cannot share one."""
-    base = current_app.config.get("LIBREOFFICE_PROFILE_DIR") or current_app.instance_path
+    base = (current_app.config.get("LIBREOFFICE_PROFILE_DIR")
+            or os.environ.get("CASEWORK_LO_PROFILE_DIR") or current_app.instance_path)
     return os.path.join(base, f"lo-profile-{os.getpid()}")
 
 
@@ -553,7 +580,7 @@ def retry_document(document_id: int) -> None:
     with transaction():
         doc = db.session.get(Document, document_id)
         if doc is None:
-            raise NotFound(f"文书 {document_id} 不存在。", f"Document {document_id} does not exist.")
+            raise NotFound(f"文书 {document_id} 不存在。", f"No document {document_id}.")
         if doc.status != "failed":
             raise InvalidInput("document", "只有生成失败的文书可以重新生成。",
                                "Only a failed document can be rendered again.")
@@ -597,7 +624,8 @@ def _enqueue_on_commit() -> bool:
 
 
 def render_after_commit(doc: Document) -> None:
-    """Once the use case that made `doc` commits, queue its rendering (never fails the use case)."""
+    """Once the use case that made `doc` commits, queue its rendering (never fails the use
+    case: a Redis error is logged and the sweep hands the document over later)."""
     if _enqueue_on_commit():
         after_commit(lambda: _enqueue_quietly(doc.id))
 
@@ -727,9 +755,14 @@ def start_batch(*, building_id: int | None = None, case_ids: Sequence[int] | Non
                               document_ids=sorted(document_ids or []),
                               created_by_id=user.id if user else None, created_at=utcnow())
         db.session.add(batch)
-    queue = queue if queue is not None else get_queue("documents")
-    queue.enqueue(jobs.render_batch, batch_id=batch.id, job_id=batch.job_id, result_ttl=7 * 86400,
-                  failure_ttl=7 * 86400, job_timeout=3600)
+    try:
+        queue = queue if queue is not None else get_queue("documents")
+        queue.enqueue(jobs.render_batch, batch_id=batch.id, job_id=batch.job_id,
+                      result_ttl=7 * 86400, failure_ttl=7 * 86400, job_timeout=3600)
+    except Exception:
+        with transaction():  # Redis refused it: the batch never ran, say so
+            db.session.get(DocumentBatch, batch.id).status = "not_enqueued"
+        raise
     return batch
 
 
@@ -837,7 +870,8 @@ def _proof_files(doc: Document, title: str) -> tuple[PackFile, ...]:
         files.append(PackFile(f"{title}_送达凭证{ext}", storage.read(relpath)))
     lines = [f"文书：{title}"]
     if doc.dispatch_channel:
-        lines.append(f"寄送方式：{DISPATCH_CHANNELS.get(doc.dispatch_channel, doc.dispatch_channel)}")
+        channel = DISPATCH_CHANNELS.get(doc.dispatch_channel, doc.dispatch_channel)
+        lines.append(f"寄送方式：{channel}")
     if doc.dispatched_at:
         lines.append(f"寄送时间：{doc.dispatched_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}")
     if doc.tracking_no:

@@ -23,7 +23,12 @@ from docx import Document as DocxFile
 from casework import jobs, letters, services, storage
 from casework.extensions import db
 from casework.models import (
-    CaseEvent, ChargeLine, Document, DunningCase, Policy, TemplateVersion,
+    CaseEvent,
+    ChargeLine,
+    Document,
+    DunningCase,
+    Policy,
+    TemplateVersion,
 )
 from casework.sweep import sweep
 from documents.render import docx_text, find_office, template_path
@@ -42,7 +47,8 @@ LETTER_POLICY = {
         "contact_person": "赵敏（客服主管）", "contact_phone": "0571-88880001",
     },
     "contract": {
-        "name": "《阳光花园前期物业服务合同》", "number": "YG-2019-0312", "signed_on": "2019-05-20",
+        "name": "《阳光花园前期物业服务合同》", "number": "YG-2019-0312",
+        "signed_on": "2019-05-20",
         "fee_clause": "第六条第二款", "rate_per_m2_month": "3.00", "service_start": "2019-06-01",
         "billing_cycle": "按月交纳，每月末前交清当月费用", "penalty_clause": "第十二条",
     },
@@ -282,7 +288,7 @@ def test_the_sweep_enqueues_and_renders_each_document_once(lettered, now):
     doc_jobs = [j for j in queue.jobs if j[0] is jobs.render_document]
     assert [j[2] for j in doc_jobs] == [f"doc-{demand.id}"] * 2
 
-    for func, args, _ in doc_jobs:  # the worker runs both: one rendering
+    for _func, args, _ in doc_jobs:  # the worker runs both: one rendering
         jobs.render_document_here(*args)
     assert sweep(now + timedelta(hours=1), inline=True).documents == 0
     [doc] = docs(lettered.case.id)
