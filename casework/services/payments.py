@@ -132,6 +132,7 @@ def reverse_payment(payment_id: int, reason: str, user: StaffUser | None = None,
         if user is not None and not user.has_role("supervisor"):
             from .errors import Forbidden
             raise Forbidden("冲正缴费需要催缴组长。", "Only a supervisor may reverse a payment.")
+        ensure_can_act(user, case)  # and only in their own communities
         payment.reversed = True
         touched = []
         for alloc in payment.allocations:
@@ -141,7 +142,7 @@ def reverse_payment(payment_id: int, reason: str, user: StaffUser | None = None,
         audit.append(case, actor, "payment", "reverse_payment", payload={
             "payment_id": payment.id, "amount": payment.amount, "reason": reason.strip()}, at=now)
         target = case
-        if not case.is_open:
+        if not case.is_open and touched:  # nothing to reopen if it paid no period
             for line in touched:
                 line.case_id = None
             db.session.flush()
