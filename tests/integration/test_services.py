@@ -941,3 +941,110 @@ def test_a_collector_cannot_write_off(estate, now):
         services.fire_event(estate.case.id, "write_off", estate.collector,
                             {"reason": "金额太小"}, now=now)
     assert exc.value.rule == "approver_role"
+
+
+# --- communities, reversals and plans: the corners ------------------------------------------
+
+def _other_community_supervisor():
+    from tests.factories import community, staff
+
+    other = community(code="HX", name="和谐家园")
+    boss = staff("sup_hx", "supervisor", name="和谐组长")
+    boss.communities = [other]
+    db.session.commit()
+    return boss
+
+
+def test_a_supervisor_works_only_in_their_communities(estate, now):
+    boss = _other_community_supervisor()
+    cid = estate.case.id
+    assert not services.can_see(boss, estate.case)
+    before = footprint(cid)
+    with pytest.raises(Forbidden):
+        services.fire_event(cid, "start_outreach", boss, now=now)
+    with pytest.raises(Forbidden):
+        services.reveal_phone(cid, boss, now=now)
+    assert footprint(cid) == before
+    visible = db.session.scalars(sa.select(DunningCase).where(services.visible_cases(boss)))
+    assert list(visible) == []
+
+
+def test_a_supervisor_cannot_reassign_another_communitys_cases(estate, now):
+    """assign() checks the role but not the community (access.ensure_can_act does both)."""
+    boss = _other_community_supervisor()
+    cid = estate.case.id
+    before = footprint(cid)
+    with pytest.raises(Forbidden):
+        services.assign([cid], estate.collector2.id, boss, now=now)
+    assert footprint(cid) == before
+
+
+def test_a_supervisor_cannot_reverse_another_communitys_payments(estate, now):
+    boss = _other_community_supervisor()
+    payment = services.record_payment(estate.case.id, "100.00", date(2026, 11, 23), now=now)
+    before = footprint(estate.case.id)
+    with pytest.raises(Forbidden):
+        services.reverse_payment(payment.id, "银行退票", boss, now=now)
+    assert footprint(estate.case.id) == before
+
+
+def test_collectors_see_only_their_own_cases(estate, now):
+    other, _ = fresh_case(estate, now, assignee=estate.collector2)
+
+    def visible(user):
+        return {c.id for c in db.session.scalars(
+            sa.select(DunningCase).where(services.visible_cases(user)))}
+
+    assert visible(estate.collector) == {estate.case.id}
+    assert visible(estate.collector2) == {other.id}
+    assert visible(estate.supervisor) == visible(estate.auditor) == {estate.case.id, other.id}
+
+
+def test_a_bounced_installment_payment_counts_as_missed(estate, now):
+    """The reversed money never arrived: the installment it paid is unpaid again, and the
+    plan breaks once it is overdue beyond the grace days."""
+    cid = estate.case.id
+    services.fire_event(cid, "start_outreach", estate.collector, now=now)
+    services.fire_event(cid, "promise_payment", estate.collector,
+                        {"installments": plan_items(TOTAL, date(2026, 11, 30))}, now=now)
+    payment = services.record_payment(cid, "805.50", date(2026, 11, 23), now=now)
+    later = now + timedelta(days=3)
+    services.reverse_payment(payment.id, "银行退票", estate.supervisor, now=later)
+    first = db.session.scalars(sa.select(Installment).order_by(Installment.seq)).first()
+    assert first.paid_amount == D("0.00")
+    overdue = now + timedelta(days=15)  # 2026-12-08: 8 days after the first installment
+    assert services.gather(services.get_case(cid), overdue).plan_in_default is True
+    services.fire_event(cid, "break_plan", None, now=overdue)
+    assert services.get_case(cid).state == "first_reminder"
+
+
+def test_a_bounced_payment_that_paid_no_period_can_still_be_reversed(estate, now):
+    """Everything was waived, then a payment came in on account and closed the case."""
+    cid = estate.case.id
+    services.fire_event(cid, "raise_dispute", estate.collector,
+                        {"category": "service_quality", "note": "长期停水停电，物业不作为"}, now=now)
+    services.fire_event(cid, "resolve_dispute", estate.supervisor, {"outcome": "waived"},
+                        now=now)
+    assert services.outstanding(estate.case) == D("0.00")
+    payment = services.record_payment(cid, "50.00", date(2026, 11, 23), now=now)
+    assert payment.unallocated == D("50.00")
+    assert services.get_case(cid).state == "paid"
+    target = services.reverse_payment(payment.id, "银行退票", estate.supervisor, now=now)
+    assert target.id == cid
+    assert db.session.get(Payment, payment.id).reversed is True
+    assert count(DunningCase) == 1  # nothing is owed, so no new case
+    assert_chain_intact()
+
+
+def test_a_payment_order_needs_a_verified_address(estate, now):
+    case, _ = fresh_case(estate, now, address_verified=False)
+    later = walk(estate, case.id, "lawyer_letter", now) + timedelta(days=20)
+    before = footprint(case.id)
+    with pytest.raises(GuardFailed) as exc:
+        services.fire_event(case.id, "file_claim", estate.legal, {"route": "payment_order"},
+                            now=later)
+    assert exc.value.rule == "payment_order_conditions"
+    assert footprint(case.id) == before
+    services.fire_event(case.id, "file_claim", estate.legal, {"route": "suit"}, now=later)
+    assert services.get_case(case.id).state == "litigation"
+    assert count(Document, case_id=case.id, kind="complaint") == 1
