@@ -145,7 +145,8 @@ def _missing(block: dict[str, Any], name: str, keys: dict[str, str]) -> list[str
 def _company(case: DunningCase, data: dict[str, Any], court: bool) -> tuple[Company, list[str]]:
     block = dict(data["company"])
     community = case.community
-    block["full_name"] = _text(block, "full_name") or community.company_name or ""
+    block["full_name"] = (_text(block, "full_name") or community.company_name
+                          or current_app.config.get("COMPANY_NAME") or "")
     block["address"] = _text(block, "address") or community.address or ""
     block["account_name"] = _text(block, "account_name") or block["full_name"]
     block["contact_phone"] = _text(block, "contact_phone") or _text(block, "phone")
@@ -620,6 +621,10 @@ def _enqueue_quietly(document_id: int) -> None:
 
 
 def _enqueue_on_commit() -> bool:
+    """On unless testing (DOCUMENTS_ENQUEUE_ON_COMMIT overrides). Without a REDIS_URL there is
+    nothing to hand the job to: the sweep (`flask sweep --inline`) renders the documents."""
+    if not current_app.config.get("REDIS_URL"):
+        return False
     return bool(current_app.config.get("DOCUMENTS_ENQUEUE_ON_COMMIT", not current_app.testing))
 
 

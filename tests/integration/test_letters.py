@@ -320,11 +320,19 @@ def test_the_services_enqueue_after_commit(lettered, now, app, monkeypatch):
     handed: list[int] = []
     monkeypatch.setattr(letters, "enqueue_render", lambda doc_id, queue=None: handed.append(
         doc_id) or f"doc-{doc_id}")
-    app.config["DOCUMENTS_ENQUEUE_ON_COMMIT"] = True
+    app.config.update(DOCUMENTS_ENQUEUE_ON_COMMIT=True, REDIS_URL="redis://127.0.0.1:6379/12")
     demand = to_demand(lettered, lettered.case.id, now)
     assert handed == [demand.id]
     assert docs(lettered.case.id)[0].enqueued_at is not None
     assert sweep(now, queue=RecordingQueue()).documents == 0  # not handed over twice
+
+
+def test_without_redis_configured_the_sweep_alone_renders(lettered, now, app, caplog):
+    app.config.update(DOCUMENTS_ENQUEUE_ON_COMMIT=True, REDIS_URL=None)
+    with caplog.at_level(logging.DEBUG, logger="casework.letters"):
+        demand = to_demand(lettered, lettered.case.id, now)
+    assert demand.enqueued_at is None and not caplog.records  # no error per letter
+    assert sweep(now, inline=True).documents == 1
 
 
 # -- delivery grades and the limitation clock ---------------------------------------------------
