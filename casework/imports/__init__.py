@@ -2,7 +2,8 @@
 
 from .ledger import LEDGER_FIELDS, LedgerResult, external_ref, import_ledger, save_mapping
 from .payments import PAYMENT_FIELDS, import_payments
+from .runs import error_report, import_progress, run_import, start_import
 from .tables import FileRefused, RowError, error_report_csv
 
-__all__ = ["LEDGER_FIELDS", "PAYMENT_FIELDS", "import_payments", "FileRefused", "LedgerResult", "RowError", "error_report_csv",
+__all__ = ["error_report", "import_progress", "run_import", "start_import", "LEDGER_FIELDS", "PAYMENT_FIELDS", "import_payments", "FileRefused", "LedgerResult", "RowError", "error_report_csv",
            "external_ref", "import_ledger", "save_mapping"]

@@ -64,7 +64,7 @@ def _channel(text: str) -> str:
 def import_payments(source: bytes | str | Path, filename: str | None = None, *,
                     community_code: str | None = None, mapping: str | dict | None = None,
                     dry_run: bool = False, user: StaffUser | None = None,
-                    now: datetime | None = None) -> ImportResult:
+                    now: datetime | None = None, progress=None) -> ImportResult:
     """Record (or with dry_run, preview) the payments of a file; refused files write nothing."""
     started = time.perf_counter()
     now = now or utcnow()
