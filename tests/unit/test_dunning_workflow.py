@@ -356,3 +356,62 @@ def test_an_unknown_event_is_not_allowed():
     with pytest.raises(TransitionNotAllowed):
         fire(case, "cut_water_supply", GOOD_FACTS, LEGAL, {})
     assert case.state == "preparation"
+
+
+# ---------------------------------------------------------------------------------------------
+# fire() reuses one machine per thread: no case may leak into the next
+# ---------------------------------------------------------------------------------------------
+
+def test_interleaved_cases_do_not_share_state():
+    a = model("payment_plan", plan_from="follow_up")
+    b = model("payment_plan", plan_from="mediation")
+    c = model("preparation")
+    fire(c, "settle", good_facts("settle"), LEGAL)  # a final state ends a machine's run
+    with pytest.raises(GuardFailed):
+        fire(a, "break_plan", dataclasses.replace(GOOD_FACTS, plan_in_default=False), LEGAL)
+    assert fire(b, "break_plan", GOOD_FACTS, LEGAL) == ("payment_plan", "mediation")
+    with pytest.raises(TransitionNotAllowed):
+        fire(model("disputed"), "resolve_dispute", GOOD_FACTS, LEGAL, {"outcome": "upheld"})
+    assert fire(a, "break_plan", GOOD_FACTS, LEGAL) == ("payment_plan", "follow_up")
+    fresh = model("preparation")
+    assert fire(fresh, "start_outreach", GOOD_FACTS, LEGAL) == ("preparation", "first_reminder")
+    assert (a.state, b.state, c.state) == ("follow_up", "mediation", "paid")
+
+
+def test_a_model_changed_behind_the_machines_back_is_read_afresh():
+    """A rolled-back transaction puts the old state back on the case object."""
+    case = model("preparation")
+    fire(case, "start_outreach", GOOD_FACTS, LEGAL)
+    case.state = "preparation"  # what a rollback does
+    assert fire(case, "start_outreach", GOOD_FACTS, LEGAL) == ("preparation", "first_reminder")
+    case.state = "paid"
+    with pytest.raises(TransitionNotAllowed):
+        fire(case, "start_outreach", GOOD_FACTS, LEGAL)
+    case.state = "preparation"
+    assert fire(case, "start_outreach", GOOD_FACTS, LEGAL)[1] == "first_reminder"
+
+
+def test_threads_fire_independently():
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for _ in range(30):
+                case = model("preparation")
+                for event in ("start_outreach", "escalate_follow_up", "issue_demand"):
+                    fire(case, event, GOOD_FACTS, LEGAL)
+                fire(case, "promise_payment", GOOD_FACTS, LEGAL, {"installments": plan()})
+                fire(case, "break_plan", GOOD_FACTS, LEGAL)
+                assert case.state == "formal_demand", n
+                fire(case, "withdraw", GOOD_FACTS, LEGAL, {"reason": "测试"})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
