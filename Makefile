@@ -1,0 +1,71 @@
+# Casework: `make run` (the demo on SQLite + an embedded Redis) and `make test`.
+# Both do their own set-up on a fresh machine: a virtualenv in .venv with the project
+# installed (editable, with the dev extras). Re-runs skip the install unless pyproject.toml
+# changed (the stamp file below).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.casework-installed
+FLASK  := $(BIN)/flask --app wsgi
+PYTEST := $(BIN)/python -m pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-sqlite test-postgres bench lint clean-demo
+
+help:
+	@echo "make run        set up, migrate, seed the demo and run web + worker + sweep"
+	@echo "                (SQLite in instance/, embedded Redis unless REDIS_URL is set)"
+	@echo "make test       set up, run every test on SQLite, then the database tests"
+	@echo "                again on PostgreSQL (skipped if unreachable, failed under CI=true)"
+	@echo "make bench      the benchmarks in tests/perf (PostgreSQL)"
+	@echo "make lint       ruff, if installed"
+	@echo "make clean-demo delete the demo database and its letters (instance/)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	$(BIN)/python -m casework.devserver
+
+# pytest exits 5 when it collected nothing: a test run that ran no tests is a failure.
+define run_pytest
+	@echo "==> $(1)"; \
+	$(2); code=$$?; \
+	if [ $$code -eq 5 ]; then echo "FAILED: $(1): pytest collected no tests"; fi; \
+	if [ $$code -ne 0 ]; then echo "FAILED: $(1) (exit $$code)"; exit $$code; fi
+endef
+
+SQLITE_RUN   := $(PYTEST) -q --ignore=tests/perf
+POSTGRES_RUN := CASEWORK_TEST_DB=postgresql $(PYTEST) -q tests/integration
+
+test: $(STAMP)
+	$(call run_pytest,all tests on SQLite,$(SQLITE_RUN))
+	$(call run_pytest,database tests on PostgreSQL,$(POSTGRES_RUN))
+
+test-sqlite: $(STAMP)
+	$(call run_pytest,all tests on SQLite,$(SQLITE_RUN))
+
+test-postgres: $(STAMP)
+	$(call run_pytest,database tests on PostgreSQL,$(POSTGRES_RUN))
+
+bench: $(STAMP)
+	@if [ -d tests/perf ]; then $(PYTEST) -q tests/perf; \
+	else echo "no benchmarks yet (tests/perf)"; fi
+
+lint:
+	@if [ -x $(BIN)/ruff ]; then $(BIN)/ruff check .; \
+	elif command -v ruff >/dev/null 2>&1; then ruff check .; \
+	else echo "ruff is not installed ($(BIN)/python -m pip install ruff)"; fi
+
+clean-demo:
+	rm -f instance/casework.sqlite3 instance/casework.sqlite3-wal instance/casework.sqlite3-shm
+	rm -rf instance/documents instance/redis
