@@ -39,7 +39,10 @@ from documents.facts import (
     Penalty,
     Period,
 )
-from documents.render import find_office, render_docx, sha256_hex, to_pdf, validate_template
+from documents.lint import lint_text
+from documents.render import (
+    docx_text, find_office, render_docx, sha256_hex, to_pdf, validate_template,
+)
 
 from . import audit, storage
 from .extensions import db
@@ -534,6 +537,14 @@ def make_pdf(relpath: str) -> str | None:
     return None if pdf is None else relpath[: -len(".docx")] + ".pdf"
 
 
+def check_banned(data: bytes) -> None:
+    """The finished letter is linted too (G5): policy texts such as payment channels are free
+    text, and the template was only checked with sample data."""
+    findings = lint_text(docx_text(data))
+    if findings:
+        raise ValueError("文书未生成：" + "；".join(f.message for f in findings))
+
+
 def render_stored(document_id: int) -> str:
     """Render one pending document into the store; rendering it again changes nothing."""
     doc = db.session.get(Document, document_id)
@@ -549,6 +560,7 @@ def render_stored(document_id: int) -> str:
         facts = letter_facts(doc)
         source, version = active_template(doc.kind)
         data = render_docx(source, build_context(doc.kind, facts))
+        check_banned(data)
     except (ValueError, TemplateError) as exc:
         message = str(exc)[:2000] or exc.__class__.__name__
         db.session.rollback()

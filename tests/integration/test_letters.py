@@ -67,8 +67,9 @@ def use_letter_policy(community_id: int, **blocks) -> None:
     """Fill the company, contract and law-firm blocks of every policy version."""
     for policy in db.session.scalars(sa.select(Policy).where(Policy.community_id == community_id)):
         data = dict(policy.data)
-        for key, block in (LETTER_POLICY | blocks).items():
-            data[key] = {**data.get(key, {}), **block}
+        for key in LETTER_POLICY.keys() | blocks.keys():
+            data[key] = {**data.get(key, {}), **LETTER_POLICY.get(key, {}),
+                         **blocks.get(key, {})}
         policy.data = data
     db.session.commit()
 
@@ -233,6 +234,16 @@ def test_missing_company_data_names_the_policy_keys(estate, now):
     assert demand.status == "failed"
     assert "company.bank_name" in demand.error and "company.account_number" in demand.error
     assert "contract.rate_per_m2_month" in demand.error
+
+
+def test_a_banned_phrase_in_the_policy_texts_stops_the_letter(estate, now):
+    use_letter_policy(estate.community.id,
+                      company={"payment_channels": ["前台缴费，逾期将停水"]})
+    demand = to_demand(estate, estate.case.id, now)
+    jobs.render_document_here(demand.id)
+    demand = docs(estate.case.id, "payment_demand")[0]
+    assert demand.status == "failed" and "“停水”" in demand.error
+    assert not storage.exists(letters.document_relpath(demand))
 
 
 def test_a_tenant_without_the_owner_name_fails_in_chinese(lettered, now):
