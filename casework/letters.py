@@ -41,7 +41,12 @@ from documents.facts import (
 )
 from documents.lint import lint_text
 from documents.render import (
-    docx_text, find_office, render_docx, sha256_hex, to_pdf, validate_template,
+    docx_text,
+    find_office,
+    render_docx,
+    sha256_hex,
+    to_pdf,
+    validate_template,
 )
 
 from . import audit, storage
