@@ -163,15 +163,14 @@ def test_losing_redis_loses_no_timer_and_fires_each_once_after(app, estate, now,
     assert len(transitions(b, "escalate_follow_up")) == 1
     assert {m.status for c_ in (a, b) for m in messages(c_)} == {"sent"}
 
-    # the next round sends what that worker queued (c's reminder) and changes nothing of
-    # the outage's work a second time
-    assert sweep(week, queue=queue).errors == []
-    run_worker(app, redis_server.url)
-    assert set(db.session.execute(sa.select(Timer.status, Timer.attempts).where(
-        Timer.id.in_(due_before))).all()) == {("fired", 1)}
+    # the next sweep hands over only new work (c's reminder, a's next step), none of the
+    # outage's timers a second time
+    result = sweep(week, queue=queue)
+    assert result.errors == []
+    handed = {i for job_id in result.jobs if job_id.startswith("timers-")
+              for i in queue.fetch_job(job_id).args[0]}
+    assert not handed & set(due_before)
     assert [len(transitions(x)) for x in (a, b, c)] == [2, 2, 1]
-    assert [len(messages(x)) for x in (a, b, c)] == [1, 1, 1]
-    assert {m.status for x in (a, b, c) for m in messages(x)} == {"sent"}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ContactAttempt).where(
-        ContactAttempt.automatic.is_(True))) == 3
+        ContactAttempt.automatic.is_(True))) == 2
     chain_intact()
