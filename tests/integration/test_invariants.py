@@ -46,11 +46,11 @@ SIDE_EVENTS = ("promise_payment", "raise_dispute", "resolve_dispute", "refer_med
                "break_plan", "reject_legal_action", "settle", "withdraw")
 forward = st.tuples(st.just("forward"), st.integers(0, 10_000))
 advance = st.tuples(st.just("advance"), st.integers(0, 40), st.integers(0, 23))
+named = st.tuples(st.just("named"), st.sampled_from(SIDE_EVENTS), st.integers(0, 10_000))
 steps = st.one_of(
-    forward, forward, forward, forward, advance, advance,  # weights: walk the process
+    forward, forward, forward, advance, advance, named, named, named,  # weights
     st.tuples(st.just("event"), st.booleans(), st.integers(0, 40), st.sampled_from(ACTORS),
               st.integers(0, 10_000)),
-    st.tuples(st.just("named"), st.sampled_from(SIDE_EVENTS), st.integers(0, 10_000)),
     st.tuples(st.just("contact"), st.sampled_from(CHANNELS), st.sampled_from(OUTCOMES),
               st.booleans()),
     st.tuples(st.just("payment"), st.integers(1, 40_000) | st.integers(1, 250_000),
