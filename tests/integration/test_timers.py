@@ -442,10 +442,7 @@ def test_a_demand_deadline_falling_on_national_day_moves_to_the_first_working_da
     doc = db.session.scalars(sa.select(Document).where(
         Document.case_id == case.id, Document.kind == "payment_demand")).one()
     assert doc.deadline == date(2026, 9, 30)  # printed: 7 days of post + 15
-    # Work around casework/services/effects.py:_document, which stamps created_at with the
-    # wall clock instead of the use case's `now`; the delivery check reads it.
-    doc.created_at = issued
-    db.session.commit()
+    assert doc.created_at == issued  # the use case's clock: delivery may not predate it
 
     # delivered 16 September: day 15 is 1 October, the first day of the National Day holiday
     services.fire_event(case.id, "record_delivery", estate.collector,
