@@ -86,8 +86,12 @@ def bad_request(exc: BadRequest):
 def http_error(exc: HTTPException):
     codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request",
              413: "too_large", 415: "unsupported_media_type"}
-    return error(exc.code or 500, codes.get(exc.code, "http_error"), exc.description or exc.name,
-                 exc.description or exc.name)
+    response = error(exc.code or 500, codes.get(exc.code, "http_error"),
+                     exc.description or exc.name, exc.description or exc.name)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value  # e.g. Allow on 405
+    return response
 
 
 def init_app(app) -> None:

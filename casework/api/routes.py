@@ -50,8 +50,15 @@ def _type_error(field: str, what: str, what_en: str) -> InvalidInput:
     return InvalidInput(field, f"“{field}”必须是{what}。", f"'{field}' must be {what_en}.")
 
 
+def _null(data: dict, field: str, nullable: bool) -> None:
+    """A field sent as null where the document does not allow null is an error (422)."""
+    if field in data and data[field] is None and not nullable:
+        raise InvalidInput(field, f"“{field}”不能为 null。", f"'{field}' must not be null.")
+
+
 def text(data: dict, field: str, *, required: bool = False, max_len: int = 2000,
-         default: str | None = None) -> str | None:
+         default: str | None = None, nullable: bool = False) -> str | None:
+    _null(data, field, nullable)
     value = data.get(field)
     if value is None:
         if required:
@@ -68,6 +75,7 @@ def text(data: dict, field: str, *, required: bool = False, max_len: int = 2000,
 
 
 def integer(data: dict, field: str, *, required: bool = False, nullable: bool = False):
+    _null(data, field, nullable)
     value = data.get(field)
     if value is None:
         if required and not (nullable and field in data):
@@ -81,6 +89,7 @@ def integer(data: dict, field: str, *, required: bool = False, nullable: bool = 
 
 
 def int_list(data: dict, field: str, *, required: bool = False) -> list[int]:
+    _null(data, field, False)
     value = data.get(field)
     if value is None:
         if required:
@@ -94,8 +103,15 @@ def int_list(data: dict, field: str, *, required: bool = False) -> list[int]:
     return value
 
 
-def choice(data: dict, field: str, allowed, *, required: bool = False, default=None):
-    value = data.get(field, default)
+def choice(data: dict, field: str, allowed, *, required: bool = False, default=None,
+           nullable: bool = False):
+    if hasattr(data, "getlist"):  # query arguments: no null there
+        value = data.get(field, default)
+    else:
+        _null(data, field, nullable)
+        value = data.get(field, default)
+        if value is None and field in data:
+            return None
     if value is None:
         if required:
             raise InvalidInput(field, f"缺少“{field}”。", f"'{field}' is required.")
@@ -121,6 +137,7 @@ def a_date(data: dict, field: str, *, required: bool = False) -> date | None:
 
 
 def amount(data: dict, field: str) -> Decimal:
+    _null(data, field, False)
     value = data.get(field)
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
         value = str(value)
@@ -203,7 +220,7 @@ def open_case():
     ids = int_list(data, "charge_line_ids", required=True)
     if not ids:
         raise InvalidInput("charge_line_ids", "至少需要一条欠费记录。", "At least one charge line.")
-    assignee_id = integer(data, "assignee_id")
+    assignee_id = integer(data, "assignee_id", nullable=True)
     me = user()
     if not me.has_role(*OPENERS):
         raise Forbidden("只有催缴组长或管理员可以立案。", "Only a supervisor or admin may open cases.")
@@ -251,12 +268,13 @@ PARAM_TEXTS = ("reason", "note", "court", "tracking_no", "contents_label", "proo
                "channel", "ticket_ref", "category", "outcome", "route", "grade")
 
 
-def event_params(raw) -> dict[str, Any]:
+def event_params(raw, field: str = "params") -> dict[str, Any]:
     """The event's parameters with their types checked; the guards judge their meaning."""
-    if raw is None:
-        return {}
     if not isinstance(raw, dict):
-        raise InvalidInput("params", "params 必须是 JSON 对象。", "'params' must be an object.")
+        raise InvalidInput(field, f"{field} 必须是 JSON 对象。", f"'{field}' must be an object.")
+    for key, value in raw.items():
+        if value is None:
+            raise InvalidInput(key, f"“{key}”不能为 null。", f"'{key}' must not be null.")
     params: dict[str, Any] = {}
     for key in PARAM_TEXTS:
         value = text(raw, key, max_len=2000)
@@ -277,7 +295,7 @@ def event_params(raw) -> dict[str, Any]:
 def fire(case_id: int):
     data = body()
     event = choice(data, "event", EVENT_NAMES, required=True)
-    params = event_params(data.get("params"))
+    params = event_params(data["params"]) if "params" in data else {}
     expected = integer(data, "expected_version")
     visible_case(case_id)
     case = services.fire_event(case_id, event, user(), params, expected_version=expected)
@@ -316,22 +334,19 @@ def contact(case_id: int):
     channel = choice(data, "channel", CHANNELS, required=True)
     outcome = choice(data, "outcome", OUTCOMES, required=True)
     person = choice(data, "person_reached", PERSONS, default="debtor")
-    techniques = data.get("techniques") or []
+    _null(data, "techniques", False)
+    techniques = data.get("techniques", [])
     if not isinstance(techniques, list) or any(t not in TECHNIQUES for t in techniques):
         raise InvalidInput("techniques", "催收技巧不正确。", "Unknown technique.")
-    reason_class = choice(data, "reason_class", REASON_CLASSES)
-    reason_sub = choice(data, "reason_sub", REASON_SUBS)
+    reason_class = choice(data, "reason_class", REASON_CLASSES, nullable=True)
+    reason_sub = choice(data, "reason_sub", REASON_SUBS, nullable=True)
     notes = text(data, "notes", max_len=5000, default="")
-    override = text(data, "override_reason", max_len=2000)
+    override = text(data, "override_reason", max_len=2000, nullable=True)
     at = _moment(data, "at")
-    promise = None
-    if data.get("promise") is not None:
-        promise = _installments(data["promise"], "promise")
-    dispute = None
-    if data.get("dispute") is not None:
-        if not isinstance(data["dispute"], dict):
-            raise InvalidInput("dispute", "dispute 必须是 JSON 对象。", "'dispute' must be an object.")
-        dispute = event_params(data["dispute"])
+    _null(data, "promise", False)
+    promise = _installments(data["promise"], "promise") if "promise" in data else None
+    _null(data, "dispute", False)
+    dispute = event_params(data["dispute"], "dispute") if "dispute" in data else None
     visible_case(case_id)
     attempt = services.record_contact(
         case_id, user(), channel=channel, outcome=outcome, at=at, person_reached=person,
@@ -402,9 +417,9 @@ def tasks():
     if status != "all":
         query = query.where(Task.status == status)
     mine = request.args.get("mine")
-    if mine not in (None, "", "true", "false", "1", "0"):
+    if mine not in (None, "true", "false"):
         raise InvalidInput("mine", "mine 只能是 true 或 false。", "'mine' must be true or false.")
-    if mine in ("true", "1"):
+    if mine == "true":
         query = query.where(sa.or_(Task.assignee_id == me.id,
                                    sa.and_(Task.assignee_id.is_(None),
                                            Task.candidate_role.in_(sorted(me.roles)))))
@@ -419,9 +434,9 @@ def get_document(document_id: int):
     visible_case(doc.case_id)
     ready = doc.status == "rendered" and storage.exists(doc.path)
     download = request.args.get("download")
-    if download not in (None, "", "0", "1", "true", "false"):
+    if download not in (None, "0", "1"):
         raise InvalidInput("download", "download 只能是 1 或 0。", "'download' must be 1 or 0.")
-    if download in ("1", "true"):
+    if download == "1":
         if not ready:
             raise Conflict("文书尚未生成，暂不能下载。", "The document is not rendered yet.")
         path = storage.path_of(doc.path)
