@@ -36,26 +36,26 @@ run: $(STAMP)
 	$(FLASK) seed-demo
 	$(BIN)/python -m casework.devserver
 
-# pytest exits 5 when it collected nothing: a test run that ran no tests is a failure.
-define run_pytest
-	@echo "==> $(1)"; \
-	$(2); code=$$?; \
-	if [ $$code -eq 5 ]; then echo "FAILED: $(1): pytest collected no tests"; fi; \
-	if [ $$code -ne 0 ]; then echo "FAILED: $(1) (exit $$code)"; exit $$code; fi
-endef
+# One pytest pass, in a subshell: says what failed; exit 5 (nothing collected) is a failure.
+pytest_step = (echo "==> $(1)"; $(2); code=$$?; \
+	if [ $$code -eq 5 ]; then echo "FAILED: $(1): pytest collected no tests"; \
+	elif [ $$code -ne 0 ]; then echo "FAILED: $(1) (pytest exit $$code)"; fi; exit $$code)
 
 SQLITE_RUN   := $(PYTEST) -q --ignore=tests/perf
 POSTGRES_RUN := CASEWORK_TEST_DB=postgresql $(PYTEST) -q tests/integration
 
+# Both passes always run; the target fails if either did.
 test: $(STAMP)
-	$(call run_pytest,all tests on SQLite,$(SQLITE_RUN))
-	$(call run_pytest,database tests on PostgreSQL,$(POSTGRES_RUN))
+	@status=0; \
+	$(call pytest_step,all tests on SQLite,$(SQLITE_RUN)) || status=1; \
+	$(call pytest_step,database tests on PostgreSQL,$(POSTGRES_RUN)) || status=1; \
+	exit $$status
 
 test-sqlite: $(STAMP)
-	$(call run_pytest,all tests on SQLite,$(SQLITE_RUN))
+	@$(call pytest_step,all tests on SQLite,$(SQLITE_RUN))
 
 test-postgres: $(STAMP)
-	$(call run_pytest,database tests on PostgreSQL,$(POSTGRES_RUN))
+	@$(call pytest_step,database tests on PostgreSQL,$(POSTGRES_RUN))
 
 bench: $(STAMP)
 	@if [ -d tests/perf ]; then $(PYTEST) -q tests/perf; \
