@@ -1,0 +1,744 @@
+"""The read side of the staff UI: queues, statements, timelines, boards (no writes here).
+
+Every helper loads what a page needs in a fixed number of statements, whatever the number of
+cases (the queue page's statement count is tested).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import contains_eager
+
+from workflows.dunning import FINAL_STATES
+
+from .extensions import db
+from .models import (
+    Building, CaseEvent, ChargeLine, CollectionTarget, ContactAttempt, Dispute, Document,
+    DunningCase, LitigationRecord, Payment, PaymentPlan, StaffUser, Task, Unit,
+)
+from .policy import merged
+from .services.access import visible_cases
+from .services.clock import SHANGHAI, local_date
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+AT_RISK_DAYS = 180  # limitation alerts start 180 days before expiry
+DOCUMENTED = ("no_answer", "sent", "reached", "promised", "refused", "disputed")
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The UTC instants where a Shanghai calendar day starts and ends."""
+    start = datetime.combine(day, time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    return start, start + timedelta(days=1)
+
+
+def month_bounds(first: date) -> tuple[date, date]:
+    nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first, nxt
+
+
+# -- money per case -------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseMoney:
+    outstanding: Decimal = ZERO
+    oldest_due: date | None = None
+    at_risk: Decimal = ZERO
+    time_barred: Decimal = ZERO
+    earliest_expiry: date | None = None
+    periods: int = 0
+
+
+def case_money(case_ids: list[int], today: date) -> dict[int, CaseMoney]:
+    """Outstanding, oldest unpaid due date and money at risk for many cases in one statement."""
+    result = {cid: CaseMoney() for cid in case_ids}
+    if not case_ids:
+        return result
+    rows = db.session.execute(sa.select(
+        ChargeLine.case_id, ChargeLine.amount_due, ChargeLine.amount_paid, ChargeLine.credit,
+        ChargeLine.due_date, ChargeLine.limitation_expiry).where(
+        ChargeLine.case_id.in_(case_ids))).all()
+    horizon = today + timedelta(days=AT_RISK_DAYS)
+    for case_id, due, paid, credit, due_date, expiry in rows:
+        balance = due - paid - credit
+        if balance <= 0:
+            continue
+        m = result[case_id]
+        m.outstanding += balance
+        m.periods += 1
+        m.oldest_due = min(filter(None, (m.oldest_due, due_date)))
+        if expiry < today:
+            m.time_barred += balance
+        else:
+            m.earliest_expiry = min(filter(None, (m.earliest_expiry, expiry)))
+            if expiry <= horizon:
+                m.at_risk += balance
+    return result
+
+
+def case_places(case_ids: list[int]) -> dict[int, list[str]]:
+    """The buildings and units of each case ("1栋-101"), in one statement."""
+    places: dict[int, list[str]] = defaultdict(list)
+    if not case_ids:
+        return places
+    rows = db.session.execute(
+        sa.select(ChargeLine.case_id, Building.name, Unit.number).distinct()
+        .join(Unit, Unit.id == ChargeLine.unit_id).join(Building, Building.id == Unit.building_id)
+        .where(ChargeLine.case_id.in_(case_ids)).order_by(Building.name, Unit.number)).all()
+    for case_id, building, number in rows:
+        label = f"{building}-{number}"
+        if label not in places[case_id]:
+            places[case_id].append(label)
+    return places
+
+
+# -- queues ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueFilters:
+    community_id: int | None = None
+    building_id: int | None = None
+    state: str | None = None
+    reason: str | None = None
+
+    def apply(self, query):
+        if self.community_id:
+            query = query.where(DunningCase.community_id == self.community_id)
+        if self.state:
+            query = query.where(DunningCase.state == self.state)
+        if self.reason:
+            query = query.where(DunningCase.reason_class == self.reason)
+        if self.building_id:
+            query = query.where(sa.exists().where(
+                ChargeLine.case_id == DunningCase.id, ChargeLine.unit_id == Unit.id,
+                Unit.building_id == self.building_id))
+        return query
+
+
+@dataclass
+class QueueRow:
+    task: Task
+    case: DunningCase
+    money: CaseMoney
+    places: list[str]
+    section: str  # overdue, today, upcoming
+
+
+def _rows(tasks: list[Task], now: datetime) -> list[QueueRow]:
+    today = local_date(now)
+    ids = sorted({t.case_id for t in tasks})
+    money, places = case_money(ids, today), case_places(ids)
+    rows = []
+    for task in tasks:
+        due = local_date(task.due_at)
+        section = "overdue" if task.due_at < now and due < today else \
+            "today" if due <= today else "upcoming"
+        rows.append(QueueRow(task, task.case, money[task.case_id], places.get(task.case_id, []),
+                             section))
+    order = {"overdue": 0, "today": 1, "upcoming": 2}
+    rows.sort(key=lambda r: (order[r.section], -r.task.priority, -r.money.outstanding,
+                             r.money.oldest_due or date.max, -r.money.at_risk, r.task.due_at))
+    return rows
+
+
+def _task_query(user: StaffUser, filters: QueueFilters | None):
+    query = (sa.select(Task).join(Task.case).options(contains_eager(Task.case))
+             .where(Task.status == "open", visible_cases(user)))
+    return (filters or QueueFilters()).apply(query)
+
+
+def my_queue(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
+             limit: int = 500) -> list[QueueRow]:
+    """The user's open tasks: overdue first, then due today, then upcoming; by priority within."""
+    tasks = db.session.scalars(_task_query(user, filters).where(Task.assignee_id == user.id)
+                               .order_by(Task.due_at).limit(limit)).unique().all()
+    return _rows(list(tasks), now)
+
+
+def team_queue(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
+               limit: int = 500) -> list[QueueRow]:
+    """Open tasks for the user's roles that nobody has taken yet."""
+    tasks = db.session.scalars(_task_query(user, filters).where(
+        Task.assignee_id.is_(None), Task.candidate_role.in_(sorted(user.roles)))
+        .order_by(Task.due_at).limit(limit)).unique().all()
+    return _rows(list(tasks), now)
+
+
+@dataclass
+class CaseRow:
+    case: DunningCase
+    money: CaseMoney
+    places: list[str]
+
+
+def my_cases(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
+             exclude: set[int] | None = None, limit: int = 500) -> list[CaseRow]:
+    """Open cases assigned to the user, most money first (those with tasks are in the queue)."""
+    query = (filters or QueueFilters()).apply(sa.select(DunningCase).where(
+        DunningCase.assignee_id == user.id, DunningCase.state.not_in(FINAL_STATES),
+        visible_cases(user)))
+    cases = [c for c in db.session.scalars(query.order_by(DunningCase.id).limit(limit))
+             if c.id not in (exclude or set())]
+    ids = [c.id for c in cases]
+    money, places = case_money(ids, local_date(now)), case_places(ids)
+    rows = [CaseRow(c, money[c.id], places.get(c.id, [])) for c in cases]
+    rows.sort(key=lambda r: (-r.case.priority, -r.money.outstanding,
+                             r.money.oldest_due or date.max, -r.money.at_risk))
+    return rows
+
+
+def nav_counts(user: StaffUser, now: datetime) -> dict[str, int]:
+    """The numbers in the navigation: my tasks (and how many are overdue), the team queue,
+    cases waiting for legal review."""
+    visible = visible_cases(user)
+    base = sa.select(sa.func.count(Task.id)).join(Task.case).where(Task.status == "open", visible)
+    mine = db.session.execute(sa.select(
+        sa.func.count(Task.id),
+        sa.func.sum(sa.case((Task.due_at < day_bounds(local_date(now))[0], 1), else_=0)))
+        .join(Task.case).where(Task.status == "open", visible, Task.assignee_id == user.id)).one()
+    team = db.session.scalar(base.where(Task.assignee_id.is_(None),
+                                        Task.candidate_role.in_(sorted(user.roles))))
+    counts = {"mine": mine[0] or 0, "overdue": int(mine[1] or 0), "team": team or 0}
+    if user.has_role("legal"):
+        counts["review"] = db.session.scalar(sa.select(sa.func.count(DunningCase.id)).where(
+            visible, DunningCase.state == "legal_review")) or 0
+    return counts
+
+
+def filter_choices(user: StaffUser) -> dict[str, list]:
+    """Communities and buildings the user works in (for the queue filters)."""
+    from .models import Community
+
+    if user.communities:
+        communities = list(user.communities)
+    else:
+        communities = list(db.session.scalars(sa.select(Community).order_by(Community.name)))
+    ids = [c.id for c in communities]
+    buildings = list(db.session.scalars(sa.select(Building).where(
+        Building.community_id.in_(ids)).order_by(Building.community_id, Building.name)))
+    return {"communities": communities, "buildings": buildings}
+
+
+# -- the statement --------------------------------------------------------------------------------
+
+
+@dataclass
+class LateFee:
+    contractual: Decimal
+    allowed: Decimal
+    over_cap: bool
+    days: int
+    stopped_on: date | None = None
+
+
+@dataclass
+class StatementRow:
+    line: ChargeLine
+    balance: Decimal
+    late_fee: LateFee | None
+    expiry: date
+    time_barred: bool
+    expiring: bool
+
+
+@dataclass
+class Statement:
+    rows: list[StatementRow]
+    principal: Decimal
+    late_fees: Decimal
+    late_fees_contractual: Decimal
+    over_cap: bool
+    principal_cap_hit: bool
+    stopped_on: date | None
+    cap_rate: Decimal
+    paid_lines: int
+
+
+def quality_dispute_since(case: DunningCase) -> date | None:
+    """The day an open service-quality dispute began (late fees stop accruing from then)."""
+    opened = db.session.scalar(sa.select(sa.func.min(Dispute.opened_at)).where(
+        Dispute.case_id == case.id, Dispute.status == "open",
+        Dispute.category == "service_quality"))
+    return local_date(opened) if opened else None
+
+
+def late_fee(line: ChargeLine, balance: Decimal, as_of: date, yearly_cap: Decimal,
+             stopped_on: date | None) -> LateFee | None:
+    """The contractual late fee of one period and what the policy cap allows (legal-rules C2).
+
+    Only a contracted daily rate accrues, from the day after the due date; never on a
+    time-barred period; not while a service-quality dispute is open (C3).
+    """
+    if not line.contract_daily_rate or balance <= 0 or line.time_barred(as_of):
+        return None
+    until = min(as_of, stopped_on) if stopped_on else as_of
+    days = max((until - line.due_date).days, 0)
+    contractual = (balance * line.contract_daily_rate * days).quantize(CENT, ROUND_HALF_UP)
+    capped = (balance * yearly_cap * days / Decimal(365)).quantize(CENT, ROUND_HALF_UP)
+    allowed = min(contractual, capped, balance)
+    return LateFee(contractual, allowed, contractual > allowed, days, stopped_on)
+
+
+def statement(case: DunningCase, today: date, lpr: Decimal) -> Statement:
+    """Every unpaid period with its late fee (capped at LPR x the policy multiple, never above
+    the principal) and its limitation expiry."""
+    policy = merged(case.policy.data if case.policy else None)
+    cap_rate = lpr * Decimal(str(policy["penalty_cap_lpr_multiple"]))
+    stopped = quality_dispute_since(case)
+    rows, paid_lines = [], 0
+    horizon = today + timedelta(days=AT_RISK_DAYS)
+    for line in case.charge_lines:
+        balance = line.balance
+        if balance <= 0:
+            paid_lines += 1
+            continue
+        barred = line.time_barred(today)
+        rows.append(StatementRow(line, balance, late_fee(line, balance, today, cap_rate, stopped),
+                                 line.limitation_expiry, barred,
+                                 not barred and line.limitation_expiry <= horizon))
+    principal = sum((r.balance for r in rows), ZERO)
+    claimable = sum((r.balance for r in rows if not r.time_barred), ZERO)
+    fees = [r.late_fee for r in rows if r.late_fee]
+    allowed = sum((f.allowed for f in fees), ZERO)
+    return Statement(rows, principal, min(allowed, claimable),
+                     sum((f.contractual for f in fees), ZERO), any(f.over_cap for f in fees),
+                     allowed > claimable, stopped, cap_rate, paid_lines)
+
+
+# -- the timeline ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineEntry:
+    event: CaseEvent
+    actor: str
+    contact: ContactAttempt | None = None
+    payment: Payment | None = None
+    documents: list[Document] = field(default_factory=list)
+
+
+def staff_names() -> dict[int, str]:
+    return dict(db.session.execute(sa.select(StaffUser.id, StaffUser.display_name)).all())
+
+
+def timeline(case: DunningCase) -> list[TimelineEntry]:
+    """Everything that happened to the case, newest first: transitions, contacts, documents,
+    payments, assignments; each audit event with the record it made."""
+    events = db.session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                .order_by(CaseEvent.seq.desc())).all()
+    contacts = {c.id: c for c in db.session.scalars(
+        sa.select(ContactAttempt).where(ContactAttempt.case_id == case.id))}
+    payments = {p.id: p for p in db.session.scalars(
+        sa.select(Payment).where(Payment.case_id == case.id))}
+    docs: dict[int, list[Document]] = defaultdict(list)
+    for doc in case_documents(case):
+        docs[doc.event_seq].append(doc)
+    names = staff_names()
+    entries = []
+    for ev in events:
+        payload = ev.payload or {}
+        entries.append(TimelineEntry(
+            ev, names.get(ev.actor_id, ev.actor_role) if ev.actor_id else ev.actor_role,
+            contact=contacts.get(payload.get("contact_id")),
+            payment=payments.get(payload.get("payment_id")) if ev.kind == "payment" else None,
+            documents=docs.get(ev.seq, [])))
+    return entries
+
+
+def case_documents(case: DunningCase) -> list[Document]:
+    return list(db.session.scalars(sa.select(Document).where(Document.case_id == case.id)
+                                   .order_by(Document.id.desc())))
+
+
+def visited_states(case: DunningCase) -> set[str]:
+    rows = db.session.execute(sa.select(CaseEvent.from_state, CaseEvent.to_state).where(
+        CaseEvent.case_id == case.id)).all()
+    return {s for pair in rows for s in pair if s}
+
+
+def open_plan(case: DunningCase) -> PaymentPlan | None:
+    return db.session.scalars(sa.select(PaymentPlan).where(
+        PaymentPlan.case_id == case.id, PaymentPlan.status == "active")
+        .order_by(PaymentPlan.id.desc())).first()
+
+
+def disputes(case: DunningCase) -> list[Dispute]:
+    return list(db.session.scalars(sa.select(Dispute).where(Dispute.case_id == case.id)
+                                   .order_by(Dispute.id.desc())))
+
+
+def case_tasks(case: DunningCase) -> list[Task]:
+    return list(db.session.scalars(sa.select(Task).where(Task.case_id == case.id,
+                                                         Task.status == "open")
+                                   .order_by(Task.due_at)))
+
+
+def litigation_record(case: DunningCase) -> LitigationRecord | None:
+    return db.session.scalars(sa.select(LitigationRecord).where(
+        LitigationRecord.case_id == case.id)).first()
+
+
+# -- legal ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    case: DunningCase
+    money: CaseMoney
+    demands: list[Document]
+    letters: list[Document]
+    contacts: int
+    reached: int
+    disputes_open: int
+    disputes_total: int
+    requested_by: str | None
+    requested_at: datetime | None
+
+
+def review_queue(user: StaffUser, today: date) -> list[Evidence]:
+    """Cases waiting for a legal officer, each with the evidence to decide on."""
+    cases = list(db.session.scalars(sa.select(DunningCase).where(
+        visible_cases(user), DunningCase.state == "legal_review")
+        .order_by(DunningCase.stage_since)))
+    return evidence_for(cases, today)
+
+
+def evidence_for(cases: list[DunningCase], today: date) -> list[Evidence]:
+    ids = [c.id for c in cases]
+    if not ids:
+        return []
+    money = case_money(ids, today)
+    docs: dict[int, list[Document]] = defaultdict(list)
+    for doc in db.session.scalars(sa.select(Document).where(
+            Document.case_id.in_(ids), Document.kind.in_(("payment_demand", "lawyer_letter")))
+            .order_by(Document.id)):
+        docs[doc.case_id].append(doc)
+    contacts = {cid: (n, r) for cid, n, r in db.session.execute(sa.select(
+        ContactAttempt.case_id, sa.func.count(ContactAttempt.id),
+        sa.func.sum(sa.case((ContactAttempt.person_reached != "none", 1), else_=0)))
+        .where(ContactAttempt.case_id.in_(ids), ContactAttempt.outcome.in_(DOCUMENTED))
+        .group_by(ContactAttempt.case_id))}
+    disputes_ = {cid: (o, t) for cid, o, t in db.session.execute(sa.select(
+        Dispute.case_id, sa.func.sum(sa.case((Dispute.status == "open", 1), else_=0)),
+        sa.func.count(Dispute.id)).where(Dispute.case_id.in_(ids)).group_by(Dispute.case_id))}
+    requests = {cid: at for cid, at in db.session.execute(sa.select(
+        CaseEvent.case_id, sa.func.max(CaseEvent.at)).where(
+        CaseEvent.case_id.in_(ids), CaseEvent.name == "request_legal_action")
+        .group_by(CaseEvent.case_id))}
+    names = staff_names()
+    out = []
+    for case in cases:
+        n, reached = contacts.get(case.id, (0, 0))
+        open_, total = disputes_.get(case.id, (0, 0))
+        case_docs = docs.get(case.id, [])
+        out.append(Evidence(
+            case, money[case.id], [d for d in case_docs if d.kind == "payment_demand"],
+            [d for d in case_docs if d.kind == "lawyer_letter"], n, int(reached or 0),
+            int(open_ or 0), total, names.get(case.legal_requested_by_id),
+            requests.get(case.id)))
+    return out
+
+
+@dataclass
+class LitigationRow:
+    case: DunningCase
+    record: LitigationRecord | None
+    court: str
+    money: CaseMoney
+    next_hearing: date | None
+
+
+def litigation_board(user: StaffUser, today: date) -> list[LitigationRow]:
+    """Cases in court: route, court, case number, hearings, judgment and enforcement deadline."""
+    cases = list(db.session.scalars(sa.select(DunningCase).where(
+        visible_cases(user), DunningCase.state == "litigation").order_by(DunningCase.number)))
+    ids = [c.id for c in cases]
+    records = {r.case_id: r for r in db.session.scalars(sa.select(LitigationRecord).where(
+        LitigationRecord.case_id.in_(ids)))} if ids else {}
+    filed = {}
+    if ids:
+        for ev in db.session.scalars(sa.select(CaseEvent).where(
+                CaseEvent.case_id.in_(ids), CaseEvent.name == "file_claim")
+                .order_by(CaseEvent.seq)):
+            filed[ev.case_id] = (ev.payload or {}).get("court") or ""
+    money = case_money(ids, today)
+    rows = []
+    for case in cases:
+        rec = records.get(case.id)
+        hearings = sorted(date.fromisoformat(h) for h in (rec.hearing_dates if rec else []))
+        upcoming = next((h for h in hearings if h >= today), None)
+        rows.append(LitigationRow(case, rec, (rec.court if rec and rec.court else
+                                              filed.get(case.id, "")), money[case.id], upcoming))
+    return rows
+
+
+# -- supervisor -----------------------------------------------------------------------------------
+
+
+@dataclass
+class CollectorLoad:
+    user: StaffUser
+    open_cases: int = 0
+    outstanding: Decimal = ZERO
+    open_tasks: int = 0
+    overdue_tasks: int = 0
+    collected: Decimal = ZERO
+    target: Decimal | None = None
+
+    @property
+    def progress(self) -> int | None:
+        if not self.target:
+            return None
+        return int(min(self.collected / self.target * 100, Decimal(999)))
+
+
+def collectors(user: StaffUser | None = None) -> list[StaffUser]:
+    """Active collectors (in the supervisor's communities, when the supervisor has some)."""
+    rows = db.session.scalars(sa.select(StaffUser).where(StaffUser.active.is_(True))
+                              .order_by(StaffUser.display_name)).all()
+    mine = {c.id for c in user.communities} if user is not None else set()
+    out = []
+    for staff in rows:
+        if not staff.has_role("collector"):
+            continue
+        theirs = {c.id for c in staff.communities}
+        if mine and theirs and not mine & theirs:
+            continue
+        out.append(staff)
+    return out
+
+
+def collected_by(collector_ids: list[int], first: date) -> dict[int, Decimal]:
+    """Payments (not reversed) on each collector's cases, paid in the month starting `first`."""
+    start, end = month_bounds(first)
+    if not collector_ids:
+        return {}
+    rows = db.session.execute(sa.select(DunningCase.assignee_id, Payment.amount).join(
+        DunningCase, DunningCase.id == Payment.case_id).where(
+        DunningCase.assignee_id.in_(collector_ids), Payment.reversed.is_(False),
+        Payment.paid_on >= start, Payment.paid_on < end)).all()
+    out: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for assignee, amount in rows:
+        out[assignee] += amount
+    return out
+
+
+def team_board(user: StaffUser, now: datetime, first: date) -> list[CollectorLoad]:
+    """Workload, overdue tasks and the month's collections against target, per collector."""
+    people = collectors(user)
+    ids = [p.id for p in people]
+    loads = {p.id: CollectorLoad(p) for p in people}
+    if not ids:
+        return []
+    visible = visible_cases(user)
+    cases = db.session.execute(sa.select(DunningCase.id, DunningCase.assignee_id).where(
+        visible, DunningCase.assignee_id.in_(ids),
+        DunningCase.state.not_in(FINAL_STATES))).all()
+    money = case_money([cid for cid, _ in cases], local_date(now))
+    for cid, assignee in cases:
+        loads[assignee].open_cases += 1
+        loads[assignee].outstanding += money[cid].outstanding
+    start_today = day_bounds(local_date(now))[0]
+    for assignee, total, overdue in db.session.execute(sa.select(
+            Task.assignee_id, sa.func.count(Task.id),
+            sa.func.sum(sa.case((Task.due_at < start_today, 1), else_=0)))
+            .join(Task.case).where(visible, Task.status == "open", Task.assignee_id.in_(ids))
+            .group_by(Task.assignee_id)):
+        loads[assignee].open_tasks, loads[assignee].overdue_tasks = total, int(overdue or 0)
+    for assignee, amount in collected_by(ids, first).items():
+        loads[assignee].collected = amount
+    for target in db.session.scalars(sa.select(CollectionTarget).where(
+            CollectionTarget.collector_id.in_(ids), CollectionTarget.month == first)):
+        loads[target.collector_id].target = target.amount
+    return [loads[i] for i in ids]
+
+
+def assignable_cases(user: StaffUser, filters: QueueFilters, assignee_id: int | None = None,
+                     unassigned: bool = False, limit: int = 300) -> list[DunningCase]:
+    """Open cases matching a filter, for bulk (re)assignment."""
+    query = filters.apply(sa.select(DunningCase).where(
+        visible_cases(user), DunningCase.state.not_in(FINAL_STATES)))
+    if unassigned:
+        query = query.where(DunningCase.assignee_id.is_(None))
+    elif assignee_id:
+        query = query.where(DunningCase.assignee_id == assignee_id)
+    return list(db.session.scalars(query.order_by(DunningCase.number).limit(limit)))
+
+
+@dataclass
+class DailySummary:
+    day: date
+    contacts: int
+    reached: int
+    by_outcome: dict[str, int]
+    by_collector: list[tuple[str, int, int, Decimal]]  # name, contacts, promises, collected
+    by_technique: dict[str, int]
+    promises: list[CaseEvent]
+    promised_total: Decimal
+    payments: list[Payment]
+    collected: Decimal
+    new_disputes: list[Dispute]
+    overdue_tasks: list[Task]
+    flagged_contacts: list[ContactAttempt]
+    late_disputes: list[Dispute]
+    broken_plans: list[CaseEvent]
+    cases: dict[int, DunningCase]
+
+
+def daily_summary(user: StaffUser, day: date) -> DailySummary:
+    """The figures for the daily summary meeting (每日总结会) about one Shanghai day."""
+    start, end = day_bounds(day)
+    visible_ids = sa.select(DunningCase.id).where(visible_cases(user))
+    contacts = list(db.session.scalars(sa.select(ContactAttempt).where(
+        ContactAttempt.case_id.in_(visible_ids), ContactAttempt.at >= start,
+        ContactAttempt.at < end)))
+    events = list(db.session.scalars(sa.select(CaseEvent).where(
+        CaseEvent.case_id.in_(visible_ids), CaseEvent.at >= start, CaseEvent.at < end,
+        CaseEvent.name.in_(("promise_payment", "break_plan"))).order_by(CaseEvent.at)))
+    promises = [e for e in events if e.name == "promise_payment"]
+    broken = [e for e in events if e.name == "break_plan"]
+    payments = list(db.session.scalars(sa.select(Payment).where(
+        Payment.case_id.in_(visible_ids), Payment.reversed.is_(False),
+        sa.or_(Payment.paid_on == day,
+               sa.and_(Payment.created_at >= start, Payment.created_at < end,
+                       Payment.paid_on >= day - timedelta(days=7))))
+        .order_by(Payment.created_at)))
+    new_disputes = list(db.session.scalars(sa.select(Dispute).where(
+        Dispute.case_id.in_(visible_ids), Dispute.opened_at >= start, Dispute.opened_at < end)))
+    overdue = list(db.session.scalars(sa.select(Task).where(
+        Task.case_id.in_(visible_ids), Task.status == "open", Task.due_at < end)
+        .order_by(Task.due_at).limit(100)))
+    flagged = [c for c in contacts if c.flagged]
+    late = list(db.session.scalars(sa.select(Dispute).where(
+        Dispute.case_id.in_(visible_ids), Dispute.status == "open", Dispute.answer_by < day)))
+    case_ids = {c.case_id for c in contacts} | {e.case_id for e in events} | \
+        {p.case_id for p in payments} | {d.case_id for d in new_disputes + late} | \
+        {t.case_id for t in overdue}
+    cases = {c.id: c for c in db.session.scalars(sa.select(DunningCase).where(
+        DunningCase.id.in_(case_ids)))} if case_ids else {}
+    names = staff_names()
+    per: dict[str, list] = defaultdict(lambda: [0, 0, ZERO])
+    for c in contacts:
+        per[names.get(c.staff_id, "system")][0] += 1
+    for e in promises:
+        per[names.get(e.actor_id, e.actor_role)][1] += 1
+    for p in payments:
+        assignee = cases[p.case_id].assignee_id if p.case_id in cases else None
+        per[names.get(assignee, "—")][2] += p.amount
+    outcomes: dict[str, int] = defaultdict(int)
+    techniques: dict[str, int] = defaultdict(int)
+    for c in contacts:
+        outcomes[c.outcome] += 1
+        for t in c.techniques or []:
+            techniques[t] += 1
+    return DailySummary(
+        day=day, contacts=len(contacts),
+        reached=sum(1 for c in contacts if c.person_reached != "none"),
+        by_outcome=dict(outcomes), by_collector=sorted(
+            ((n, v[0], v[1], v[2]) for n, v in per.items()), key=lambda r: (-r[3], r[0])),
+        by_technique=dict(techniques), promises=promises,
+        promised_total=sum((Decimal(str((e.payload or {}).get("total", "0"))) for e in promises),
+                           ZERO),
+        payments=payments, collected=sum((p.amount for p in payments), ZERO),
+        new_disputes=new_disputes, overdue_tasks=overdue, flagged_contacts=flagged,
+        late_disputes=late, broken_plans=broken, cases=cases)
+
+
+# -- audit ----------------------------------------------------------------------------------------
+
+
+def search_cases(user: StaffUser, text: str = "", state: str | None = None,
+                 limit: int = 100) -> list[DunningCase]:
+    """Cases by number or debtor name (for auditors and supervisors)."""
+    from .models import Debtor
+
+    query = sa.select(DunningCase).join(Debtor, Debtor.id == DunningCase.debtor_id).where(
+        visible_cases(user))
+    text = (text or "").strip()
+    if text:
+        like = f"%{text.replace('%', '').replace('_', '')}%"
+        query = query.where(sa.or_(DunningCase.number.ilike(like), Debtor.name.ilike(like)))
+    if state:
+        query = query.where(DunningCase.state == state)
+    return list(db.session.scalars(query.order_by(DunningCase.id.desc()).limit(limit)))
+
+
+def trace(case: DunningCase) -> list[CaseEvent]:
+    return list(db.session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                   .order_by(CaseEvent.seq)))
+
+
+@dataclass
+class OwedThen:
+    moment: datetime
+    lines: list[int]
+    due: Decimal
+    paid: Decimal
+    credit: Decimal
+
+    @property
+    def owed(self) -> Decimal:
+        return self.due - self.paid - self.credit
+
+
+def owed_at(case: DunningCase, moment: datetime) -> OwedThen:
+    """What the debtor owed on the case at `moment`, rebuilt from the audit events.
+
+    Periods join the case with the events that list them; payments count from their event
+    until a reversal event; credits from the dispute resolutions. What was already paid on a
+    period before it joined (the ledger import) is what is paid now that no payment explains.
+    """
+    events = trace(case)
+    then = [e for e in events if e.at <= moment]
+    line_ids: list[int] = []
+    for ev in then:
+        if ev.name in ("open_case", "add_charge_lines"):
+            line_ids += [i for i in (ev.payload or {}).get("charge_line_ids", [])
+                         if i not in line_ids]
+    lines = db.session.scalars(sa.select(ChargeLine).where(ChargeLine.id.in_(line_ids))).all() \
+        if line_ids else []
+    explained: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for ev in events:  # every payment ever made on these lines through this case
+        if ev.name == "record_payment":
+            for part in (ev.payload or {}).get("allocations", []):
+                explained[part["charge_line_id"]] += Decimal(part["amount"])
+    reversed_ids = {(e.payload or {}).get("payment_id") for e in events
+                    if e.name == "reverse_payment"}
+    reversed_then = {(e.payload or {}).get("payment_id") for e in then
+                     if e.name == "reverse_payment"}
+    for ev in events:
+        if ev.name == "record_payment" and (ev.payload or {}).get("payment_id") in reversed_ids:
+            for part in (ev.payload or {}).get("allocations", []):
+                explained[part["charge_line_id"]] -= Decimal(part["amount"])
+    imported = sum((line.amount_paid - explained[line.id] for line in lines), ZERO)
+    paid_then = ZERO
+    for ev in then:
+        if ev.name == "record_payment" and (ev.payload or {}).get("payment_id") \
+                not in reversed_then:
+            paid_then += sum((Decimal(p["amount"]) for p in (ev.payload or {})
+                              .get("allocations", []) if p["charge_line_id"] in line_ids), ZERO)
+    credit = sum((Decimal(str((e.payload or {}).get("credit", "0"))) for e in then
+                  if e.name == "resolve_dispute"), ZERO)
+    return OwedThen(moment, line_ids, sum((line.amount_due for line in lines), ZERO),
+                    imported + paid_then, credit)
+
+
+def case_lookup(case_ids: list[int]) -> dict[int, DunningCase]:
+    if not case_ids:
+        return {}
+    return {c.id: c for c in db.session.scalars(sa.select(DunningCase).where(
+        DunningCase.id.in_(case_ids)))}
+
+
+def plain_payload(payload: dict[str, Any] | None) -> str:
+    import json
+
+    return json.dumps(payload or {}, ensure_ascii=False, sort_keys=True)
