@@ -1,7 +1,15 @@
-"""The staff web UI (for now: the case list, a case's statement and history)."""
+"""The staff web UI: queues, the case workspace, legal, supervisor, audit and admin pages."""
 
 from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from . import routes  # noqa: E402,F401
+
+@bp.record_once
+def _setup(state) -> None:
+    from .setup import init_web
+
+    init_web(state.app)
+
+
+from . import admin, auditor, auth, cases, legal, queue, supervisor  # noqa: E402,F401
