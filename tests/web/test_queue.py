@@ -1,0 +1,138 @@
+"""My queue (我的任务): order, filters, the team queue, claiming, and a constant query count."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from casework import services
+from casework.extensions import db
+from tests.conftest import NOW
+from tests.factories import fresh_case
+
+
+@contextmanager
+def counting_statements():
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+
+
+def _cases_with_tasks(estate, n: int) -> None:
+    for i in range(n):
+        case, _ = fresh_case(estate, NOW, months=range(1, 2 + i % 5))
+        services.add_task(case, "call", f"回访{i}", NOW + timedelta(hours=i - n // 2),
+                          assignee_id=estate.collector.id, priority=i % 3)
+        services.add_task(case, "review", "组长复核", NOW, role="collector")
+    db.session.commit()
+
+
+def _statements_for_queue(client) -> int:
+    client.get("/queue")  # warm: connections, caches
+    with counting_statements() as statements:
+        response = client.get("/queue")
+    assert response.status_code == 200
+    return len(statements)
+
+
+@pytest.mark.parametrize("more", [45])
+def test_the_queue_page_runs_the_same_number_of_statements_for_5_and_for_50_cases(
+        web, client, login, estate, more):
+    _cases_with_tasks(estate, 5)
+    login(estate.collector)
+    few = _statements_for_queue(client)
+    _cases_with_tasks(estate, more)
+    many = _statements_for_queue(client)
+    assert few == many, f"{few} statements for 5 cases, {many} for 50: an N+1 crept in"
+    assert few <= 15  # queue, my cases, team queue (3 each), filters (2), nav counts (2)
+
+
+def test_overdue_tasks_come_first_then_today_then_upcoming_each_by_priority(
+        web, client, login, estate):
+    small, _ = fresh_case(estate, NOW, months=range(1, 2))
+    large, _ = fresh_case(estate, NOW, months=range(1, 13))
+    services.add_task(small, "call", "今天-小额", NOW + timedelta(hours=2),
+                      assignee_id=estate.collector.id)
+    services.add_task(large, "call", "今天-大额", NOW + timedelta(hours=3),
+                      assignee_id=estate.collector.id)
+    services.add_task(small, "call", "逾期", NOW - timedelta(days=2),
+                      assignee_id=estate.collector.id)
+    services.add_task(large, "call", "以后", NOW + timedelta(days=3),
+                      assignee_id=estate.collector.id)
+    db.session.commit()
+    login(estate.collector)
+    body = client.get("/queue").get_data(as_text=True)
+    order = [body.index(t) for t in ("逾期", "今天-大额", "今天-小额", "以后")]
+    assert order == sorted(order)
+    assert 'id="section-overdue"' in body
+    nav = re.search(r"我的任务\s*<span class=\"badge\"[^>]*>(\d+)</span>", body)
+    assert nav and nav.group(1) == "4"
+
+
+def test_the_queue_filters_by_state_building_and_reason(web, client, login, estate):
+    other, _ = fresh_case(estate, NOW)
+    for case in (estate.case, other):
+        services.add_task(case, "call", f"任务{case.number}", NOW,
+                          assignee_id=estate.collector.id)
+    db.session.commit()
+    services.fire_event(other.id, "start_outreach", estate.collector, now=NOW)
+    services.record_contact(other.id, estate.collector, channel="phone", outcome="refused",
+                            reason_class="wilful", notes="拒绝", now=NOW)
+    login(estate.collector)
+    by_state = client.get("/queue?state=first_reminder").get_data(as_text=True)
+    assert f"任务{other.number}" in by_state and f"任务{estate.case.number}" not in by_state
+    by_reason = client.get("/queue?reason=wilful").get_data(as_text=True)
+    assert f"任务{other.number}" in by_reason and f"任务{estate.case.number}" not in by_reason
+    building = estate.unit.building_id
+    by_building = client.get(f"/queue?building={building}").get_data(as_text=True)
+    assert f"任务{estate.case.number}" in by_building and f"任务{other.number}" not in by_building
+
+
+def test_a_team_task_can_be_claimed_once(web, client, login, estate):
+    task = services.add_task(estate.case, "after_payment_visit", "缴费后72小时回访", NOW,
+                             role="collector")
+    db.session.commit()
+    login(estate.collector)
+    body = client.get("/queue").get_data(as_text=True)
+    assert "缴费后72小时回访" in body.split('id="team-queue"')[1]
+    assert client.post(f"/tasks/{task.id}/claim").status_code == 302
+    db.session.refresh(task)
+    assert task.assignee_id == estate.collector.id
+    again = client.post(f"/tasks/{task.id}/claim", follow_redirects=True)
+    assert "已被他人领取" in again.get_data(as_text=True)
+    done = client.post(f"/tasks/{task.id}/done", data={"note": "已上门回访"})
+    assert done.status_code == 302
+    db.session.refresh(task)
+    assert task.status == "done" and task.done_by_id == estate.collector.id
+
+
+def test_a_collector_cannot_claim_a_task_on_another_collectors_case(web, client, login, estate):
+    theirs, _ = fresh_case(estate, NOW, assignee=estate.collector2)
+    task = services.add_task(theirs, "call", "别人的任务", NOW, role="collector")
+    db.session.commit()
+    login(estate.collector)
+    assert "别人的任务" not in client.get("/queue").get_data(as_text=True)
+    client.post(f"/tasks/{task.id}/claim")
+    db.session.refresh(task)
+    assert task.assignee_id is None
+
+
+def test_the_queue_shows_money_at_risk_and_amounts_in_yuan(web, client, login, estate):
+    services.add_task(estate.case, "call", "回访", NOW, assignee_id=estate.collector.id)
+    db.session.commit()
+    login(estate.collector)
+    body = client.get("/queue").get_data(as_text=True)
+    assert "¥1,611.00" in body  # 6 x 268.50
+    assert "2024年1月28日" in body  # the oldest unpaid due date
+    assert "¥1,074.00" in body  # Jan..Apr 2024 expire within 180 days of 2026-11-23
