@@ -58,7 +58,11 @@ def send_one(message_id: int, now: datetime) -> str:
     if claimed != 1:
         return "already handled"
     msg = db.session.get(OutboxMessage, message_id)
-    case = db.session.get(DunningCase, msg.case_id)
+    # Lock the case before anything goes out: a concurrent change to it must wait, not make
+    # this transaction fail after the gateway has already sent (the SMS would go out twice).
+    db.session.execute(sa.select(DunningCase.id).where(DunningCase.id == msg.case_id)
+                       .with_for_update())
+    case = db.session.get(DunningCase, msg.case_id, populate_existing=True)
     if not case.is_open or case.debtor.written_only:
         msg.status, msg.error = "blocked", "case closed" if not case.is_open else "written only"
         return msg.status
