@@ -270,3 +270,81 @@ def test_flask_worker_burst_drains_the_queue(app, estate, now, queue):
     assert len(messages(estate.case.id)) == 1
     assert not db.session.scalars(sa.select(Timer).where(Timer.status == "enqueued")).all()
     assert datetime.fromisoformat(queue.fetch_job(result.jobs[0]).args[1]) == now
+
+
+class SlowGateway:
+    """An SMS gateway that holds the send open until the other party has acted (or 1 s)."""
+
+    name = "stub"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.sending, self.other_done = threading.Event(), threading.Event()
+
+    def send(self, channel: str, recipient: str, body: str) -> str:
+        self.calls.append(recipient)
+        self.sending.set()
+        self.other_done.wait(timeout=1)
+        return f"ref-{len(self.calls)}"
+
+
+def test_an_sms_goes_out_once_while_a_collector_works_the_same_case(app, estate, now,
+                                                                     monkeypatch):
+    """The reminder is being sent when the collector records a visit on the same case. The
+    send must not fail after the gateway took the SMS (it would be sent again by the next
+    sweep): one of the two waits for the other."""
+    from casework import services
+    from casework.models import StaffUser
+    from casework.services import messages as message_service
+    from casework.services.errors import Conflict
+    from tests.integration.test_timers import RecordingQueue
+
+    case_id, collector_id = estate.case.id, estate.collector.id
+    stand_in = RecordingQueue()
+    sweep(now, queue=stand_in)
+    for func, args, _ in stand_in.jobs:
+        jobs.run_timers_here(args[0], now)  # start_outreach: the reminder is queued
+    [sms] = messages(case_id)
+    sms_id = sms.id
+    db.session.rollback()
+    gateway = SlowGateway()
+    monkeypatch.setattr(message_service, "gateway_for", lambda channel: gateway)
+    outcome: dict[str, object] = {}
+
+    def send() -> None:
+        with app.app_context():
+            try:
+                outcome["send"] = jobs.send_messages_here([sms_id], now)
+            finally:
+                db.session.remove()
+
+    def visit() -> None:
+        with app.app_context():
+            try:
+                gateway.sending.wait(timeout=5)
+                collector = db.session.get(StaffUser, collector_id)
+                services.record_contact(case_id, collector, channel="visit", outcome="reached",
+                                        at=now, now=now, notes="上门拜访")
+                outcome["visit"] = "recorded"
+            except Conflict:
+                outcome["visit"] = "conflict"  # the collector reloads and tries again
+            finally:
+                gateway.other_done.set()
+                db.session.remove()
+
+    threads = [threading.Thread(target=send), threading.Thread(target=visit)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert not any(t.is_alive() for t in threads)
+
+    assert outcome["send"] == {"sent": 1}, outcome
+    assert outcome["visit"] in ("recorded", "conflict")
+    sweep(now + timedelta(minutes=1), inline=True)  # the next sweep finds nothing to resend
+    assert gateway.calls == [estate.debtor.phone()]
+    [sms] = messages(case_id)
+    assert sms.status == "sent"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ContactAttempt).where(
+        ContactAttempt.case_id == case_id, ContactAttempt.automatic.is_(True))) == 1
+    chain_intact()
