@@ -28,11 +28,16 @@ from casework.extensions import db
 from casework.models import ContactAttempt, Timer
 from casework.sweep import sweep
 from tests.integration.test_timers import (
-    chain_intact, messages, new_case, state, timers, transitions,
+    chain_intact,
+    messages,
+    new_case,
+    state,
+    timers,
+    transitions,
 )
 from tests.integration.test_worker import ROOT, no_failed_jobs, worker_env
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -64,9 +69,9 @@ class RedisServer:
             try:
                 if probe.ping():
                     break
-            except Exception:  # noqa: BLE001  not up yet
+            except Exception as exc:  # noqa: BLE001  not up yet
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start")
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from exc
                 time.sleep(0.05)
         probe.close()
 
@@ -80,9 +85,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server(tmp_path):
     if not os.path.exists(REDIS_SERVER):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{REDIS_SERVER} is missing under CI")
-        pytest.skip(f"{REDIS_SERVER} is missing")
+        pytest.fail(f"{REDIS_SERVER} is missing (Debian: apt-get install redis-server)")
     server = RedisServer(free_port(), tmp_path)
     server.start()
     yield server

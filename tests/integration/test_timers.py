@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from casework import audit, jobs, services
 from casework.extensions import db
 from casework.models import (
-    CaseEvent, ContactAttempt, Document, DunningCase, OutboxMessage, PaymentPlan, Task, Timer,
+    CaseEvent,
+    ContactAttempt,
+    Document,
+    DunningCase,
+    OutboxMessage,
+    PaymentPlan,
+    Task,
+    Timer,
 )
 from casework.sweep import sweep
 from tests import factories
@@ -385,7 +392,8 @@ def test_a_reminder_due_at_night_waits_for_eight_in_the_morning(estate, now):
     sweep(night, inline=True)
     assert state(case.id) == "first_reminder"  # the stage moves at once ...
     [sms] = messages(case.id)
-    assert (sms.status, sms.not_before, sms.sent_at) == ("queued", morning, None)  # ... the SMS not
+    # ... the SMS does not: it waits for the SMS window (08:00-21:00)
+    assert (sms.status, sms.not_before, sms.sent_at) == ("queued", morning, None)
     assert count(ContactAttempt, ContactAttempt.case_id == case.id) == 0
 
     sweep(morning - timedelta(minutes=1), inline=True)
