@@ -27,6 +27,9 @@ pause = float(os.environ.get("DB_WAIT_SECONDS", "2"))
 migrate = os.environ.get("SKIP_MIGRATIONS", "0") != "1"
 url = database_uri(os.path.join(os.getcwd(), "instance"), os.environ.get("DATABASE_URL"))
 engine = sa.create_engine(url, pool_pre_ping=True)
+conn = None
+if engine.dialect.name == "sqlite":  # a file: nothing to wait for, and the app knows where
+    tries = 0
 
 for attempt in range(1, tries + 1):
     try:
@@ -42,7 +45,7 @@ for attempt in range(1, tries + 1):
         time.sleep(pause)
 
 if migrate:
-    locked = engine.dialect.name == "postgresql"
+    locked = conn is not None and engine.dialect.name == "postgresql"
     if locked:  # one migrator at a time; the key is arbitrary but fixed
         conn.execute(sa.text("SELECT pg_advisory_lock(7275201)"))
         conn.commit()
@@ -54,7 +57,8 @@ if migrate:
             conn.commit()
     if code:
         sys.exit(f"entrypoint: flask db upgrade failed with exit code {code}")
-conn.close()
+if conn is not None:
+    conn.close()
 engine.dispose()
 PY
 
