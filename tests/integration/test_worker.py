@@ -262,9 +262,20 @@ def test_a_timer_running_while_another_moves_its_case_keeps_the_new_timers(app, 
 # -- the project's own worker command ---------------------------------------------------------
 
 
-def test_flask_worker_burst_drains_the_queue(app, estate, now, queue):
-    result = sweep(now, queue=queue)
-    assert result.timers > 0
+def test_flask_sweep_then_flask_worker_burst(app, estate, now, queue):
+    """The project's own commands: `flask sweep --now` (naive = Shanghai) enqueues on the
+    configured Redis, `flask worker --burst` (the app built once, jobs forked) drains it."""
+    db.session.rollback()
+    sweep_cmd = [sys.executable, "-m", "flask", "sweep", "--now", "2026-11-23T10:00"]
+    swept = subprocess.run(sweep_cmd, cwd=ROOT, env=worker_env(app, FLASK_APP="wsgi"),
+                           capture_output=True, text=True, timeout=WORKER_TIMEOUT)
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert swept.stdout.startswith(f"{now.isoformat()} swept "), swept.stdout
+    [job_id] = queue.job_ids
+    assert datetime.fromisoformat(queue.fetch_job(job_id).args[1]) == now
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Timer).where(Timer.status == "enqueued")).all()
+
     command = [sys.executable, "-m", "flask", "worker", "--burst", "--queue", "dunning"]
     out = run_workers(app, command=command, FLASK_APP="wsgi")[0]
     assert "Traceback" not in out, out
@@ -273,7 +284,6 @@ def test_flask_worker_burst_drains_the_queue(app, estate, now, queue):
     assert state(estate.case.id) == "first_reminder"
     assert len(messages(estate.case.id)) == 1
     assert not db.session.scalars(sa.select(Timer).where(Timer.status == "enqueued")).all()
-    assert datetime.fromisoformat(queue.fetch_job(result.jobs[0]).args[1]) == now
 
 
 class SlowGateway:
