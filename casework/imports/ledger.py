@@ -328,9 +328,25 @@ class Plan:
         self.warnings.append(RowError(row.row, column, value, reason))
 
 
-def _chunks(items: list, size: int = 1000) -> Iterable[list]:
+def _postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _chunks(items: list, size: int | None = None) -> Iterable[list]:
+    """Big look-ups in few statements: PostgreSQL takes a whole array as one parameter."""
+    size = size or (50_000 if _postgres() else 500)
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _member(column, values: list, item_type=None):
+    """`column IN values`, as `column = ANY(:array)` on PostgreSQL (no giant statements)."""
+    if _postgres():
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, list(values),
+                                              type_=ARRAY(item_type or column.type)))
+    return column.in_(values)
 
 
 def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> Plan:
@@ -363,13 +379,13 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
         for rec in db.session.execute(sa.select(
                 ChargeLine.external_ref, ChargeLine.id, ChargeLine.case_id, ChargeLine.debtor_id,
                 ChargeLine.amount_due, ChargeLine.amount_paid, ChargeLine.credit,
-                ChargeLine.due_date).where(ChargeLine.external_ref.in_(chunk))):
+                ChargeLine.due_date).where(_member(ChargeLine.external_ref, chunk))):
             lines[rec[0]] = tuple(rec[1:])
     case_state: dict[int, str] = {}
     case_ids = sorted({v[1] for v in lines.values() if v[1] is not None})
     for chunk in _chunks(case_ids):
         case_state.update(db.session.execute(sa.select(DunningCase.id, DunningCase.state)
-                                             .where(DunningCase.id.in_(chunk))).all())
+                                             .where(_member(DunningCase.id, chunk))).all())
     # who owes for the known units, and debtors known by name and phone
     unit_debtors: dict[int, dict[str, int]] = defaultdict(dict)
     known_units = sorted({plan.units[k] for k in {(r.code, r.building, r.unit) for r in rows}
@@ -378,7 +394,7 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
         for uid, did, name in db.session.execute(
                 sa.select(ChargeLine.unit_id, Debtor.id, Debtor.name).distinct()
                 .join(Debtor, Debtor.id == ChargeLine.debtor_id)
-                .where(ChargeLine.unit_id.in_(chunk))):
+                .where(_member(ChargeLine.unit_id, chunk))):
             unit_debtors[uid].setdefault(name, did)
     all_phones = sorted({p for r in rows for p in r.phones})
     by_phone: dict[tuple[str, str], int] = {}
@@ -386,7 +402,7 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
         for value, did, name in db.session.execute(
                 sa.select(ContactChannel.value, Debtor.id, Debtor.name)
                 .join(Debtor, Debtor.id == ContactChannel.debtor_id)
-                .where(ContactChannel.value.in_(chunk))):
+                .where(_member(ContactChannel.value, chunk))):
             by_phone.setdefault((name, value), did)
 
     new_building_set: set[tuple[str, str]] = set()
@@ -541,7 +557,7 @@ def _existing_channels(plan: Plan) -> None:
     have: set[tuple[int, str]] = set()
     for chunk in _chunks(ids):
         have.update(db.session.execute(sa.select(ContactChannel.debtor_id, ContactChannel.value)
-                                       .where(ContactChannel.debtor_id.in_(chunk))).all())
+                                       .where(_member(ContactChannel.debtor_id, chunk))).all())
     out, seen = [], set()
     for item in plan.new_channels:
         if item not in have and item not in seen:
@@ -571,7 +587,7 @@ def _find_open_cases(plan: Plan) -> None:
     for chunk in _chunks(debtor_ids):
         for cid, did, comm in db.session.execute(
                 sa.select(DunningCase.id, DunningCase.debtor_id, DunningCase.community_id)
-                .where(DunningCase.debtor_id.in_(chunk),
+                .where(_member(DunningCase.debtor_id, chunk),
                        DunningCase.state.not_in(FINAL_STATES))):
             plan.open_cases[(did, comm)] = cid
 
@@ -682,6 +698,9 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
         line_id: dict[int, int] = {}
         table = ChargeLine.__table__
         total = len(plan.new_lines)
+        if _postgres() and total:
+            _copy_lines(plan, debtor_id, line_id, progress)
+            total = 0  # written
         for start in range(0, total, 5000):
             batch = plan.new_lines[start:start + 5000]
             params = [{
@@ -706,6 +725,11 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
                 case_id, delta, today, channel="ledger_import",
                 external_id=f"ledger:{ref}:{r.amount_paid}"[:128], designated=[charge_line_id],
                 user=None, now=now)
+        # what _open_case looks up for every case, loaded once into the session's identity map
+        keep = list(db.session.scalars(sa.select(Debtor).where(_member(Debtor.id, sorted(
+            {debtor_id.get(d, d) for d, _ in plan.candidates}))))) if plan.candidates else []
+        keep += list(db.session.scalars(sa.select(Building).where(
+            Building.community_id.in_(sorted({cid[c] for _, c in plan.candidates})))))
         done = 0
         for (debtor, code), items in plan.candidates.items():
             ids = sorted(line_id[x.row] if kind == "row" else x for kind, x in items)
@@ -714,7 +738,41 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
             done += 1
             if progress and done % 200 == 0:
                 progress("cases", done, len(plan.candidates))
+        del keep
     return case_ids
+
+
+COPY_COLUMNS = ("unit_id", "debtor_id", "fee_type", "period_label", "period_start", "period_end",
+                "due_date", "amount_due", "amount_paid", "credit", "limitation_expiry", "frozen",
+                "external_ref")
+
+
+def _copy_lines(plan: Plan, debtor_id: dict, line_id: dict[int, int],
+                progress: Progress | None) -> None:
+    """PostgreSQL: new charge lines by COPY in the import's transaction, then the ids of the
+    lines that go into cases (the only ones the import needs back)."""
+    raw = db.session.connection().connection.driver_connection
+    total = len(plan.new_lines)
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY charge_line ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+            for n, (r, d) in enumerate(plan.new_lines, start=1):
+                copy.write_row((
+                    plan.units[(r.code, r.building, r.unit)], debtor_id.get(d, d), r.fee_type,
+                    r.period, r.period_start, r.period_end, r.due_date, r.amount_due,
+                    r.amount_paid, ZERO, limitation_expiry(r.due_date), False,
+                    external_ref(r.code, r.building, r.unit, r.fee_type, r.period)))
+                if progress and n % 5000 == 0:
+                    progress("writing", n, total)
+        wanted = {external_ref(x.code, x.building, x.unit, x.fee_type, x.period): x.row
+                  for items in plan.candidates.values() for kind, x in items if kind == "row"}
+        refs = list(wanted)
+        for start in range(0, len(refs), 50_000):
+            cur.execute("SELECT id, external_ref FROM charge_line WHERE external_ref = ANY(%s)",
+                        [refs[start:start + 50_000]])
+            for new_id, ref in cur.fetchall():
+                line_id[wanted[ref]] = new_id
+    if progress:
+        progress("writing", total, total)
 
 
 # --- the entry point ----------------------------------------------------------------------------
