@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+import click
 import sqlalchemy as sa
 from flask import current_app
 
@@ -34,6 +35,7 @@ from workflows.errors import WorkflowError
 from . import contact_rules, services
 from .extensions import db
 from .models import (
+    ROLES,
     Building,
     Community,
     ContactChannel,
@@ -66,6 +68,7 @@ DEMO_LOGINS: list[tuple[str, str, str]] = [
     ("shenji", "shenji-demo", "auditor"),
     ("admin", "admin-demo", "admin"),
 ]
+COMPLETION_ROLE = "auditor"  # its account is created last (see Estate.complete)
 STAFF_NAMES = {"cuifei1": "王丽娟", "cuifei2": "刘建军", "cuifei3": "陈思雨", "zuzhang": "李国强",
                "fawu1": "赵敏", "fawu2": "周文博", "shenji": "孙静", "admin": "钱志远"}
 
@@ -199,6 +202,16 @@ except ImportError:  # pragma: no cover
     LETTERS = None
 
 
+class IncompleteDemo(click.ClickException):
+    """Seeding was interrupted earlier: `flask seed-demo` says so instead of pretending."""
+
+
+def _completed() -> bool:
+    username = next(u for u, _, role in DEMO_LOGINS if role == COMPLETION_ROLE)
+    return db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) \
+        is not None
+
+
 class OutOfTime(Exception):
     """The story would run past `now`: it stops where it is."""
 
@@ -240,7 +253,12 @@ def run(units: int = 520, cases: int = 160, seed: int = 20261123,
         now: datetime | None = None) -> SeedReport | None:
     now = (now or datetime.now(UTC)).astimezone(UTC)
     if db.session.scalar(sa.select(Community.id).where(Community.code == SITES[0].code)):
-        return None
+        if _completed():
+            return None
+        raise IncompleteDemo(
+            "an earlier seed-demo stopped half-way, so the demo data is incomplete (and the "
+            "audit chain cannot be deleted). Delete the demo database (`make clean-demo`, or "
+            "instance/casework.sqlite3*) and run `flask db upgrade` and `flask seed-demo` again.")
     if cases < len(STATE_IDS):
         log.warning("fewer than %d cases: not every stage will be shown", len(STATE_IDS))
     with _letters_inline(), _fast_sqlite():
@@ -320,6 +338,8 @@ def _run(units: int, cases: int, seed: int, now: datetime) -> SeedReport:
             state = db.session.scalar(sa.select(DunningCase.state)
                                       .where(DunningCase.id == runner.case_id))
             report.cases[runner.case_id] = (target, state)
+    estate.complete()
+    report.logins = estate.logins
     return report
 
 
@@ -349,19 +369,16 @@ class Estate:
         self.cal = working_calendar()
         self.staff: dict[str, StaffUser] = {}
         self.logins: list[tuple[str, str, str]] = []
+        self._contact_policies: dict[int, contact_rules.ContactPolicy] = {}
         self.communities: dict[str, Community] = {}
         self._payers: list[Payer] = []
         self._phones: set[str] = set()
 
-    def user(self, username: str) -> StaffUser:
-        return self.staff[username]
-
-    def moment(self, days_ago: int, hour: int = 10) -> datetime:
-        day = self.today - timedelta(days=days_ago)
-        return datetime.combine(day, time(hour), SHANGHAI).astimezone(UTC)
-
-    def build(self, units: int) -> None:
+    def add_staff(self, roles) -> None:
+        roles = set(roles)
         for username, password, role in DEMO_LOGINS:
+            if role not in roles:
+                continue
             user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
             if user is not None:  # made by `flask create-user` before the demo: keep it as is
                 if not user.has_role(role):
@@ -376,6 +393,30 @@ class Estate:
                 db.session.add(user)
                 self.logins.append((username, password, role))
             self.staff[username] = user
+        order = [login[0] for login in DEMO_LOGINS]
+        self.logins.sort(key=lambda login: order.index(login[0]))
+
+    def complete(self) -> None:
+        """The auditor's account comes last: it marks a demo that was seeded to the end."""
+        self.add_staff([COMPLETION_ROLE])
+        db.session.commit()
+
+    def user(self, username: str) -> StaffUser:
+        return self.staff[username]
+
+    def contact_policy(self, case_id: int, community_id: int) -> contact_rules.ContactPolicy:
+        """The contact rules of a community's policy (the same for all its demo cases)."""
+        if community_id not in self._contact_policies:
+            case = db.session.get(DunningCase, case_id)
+            self._contact_policies[community_id] = contact_policy(case)
+        return self._contact_policies[community_id]
+
+    def moment(self, days_ago: int, hour: int = 10) -> datetime:
+        day = self.today - timedelta(days=days_ago)
+        return datetime.combine(day, time(hour), SHANGHAI).astimezone(UTC)
+
+    def build(self, units: int) -> None:
+        self.add_staff(role for role in ROLES if role != COMPLETION_ROLE)
         db.session.flush()
         counts = [round(units * site.share) for site in SITES[:-1]]
         counts.append(units - sum(counts))
@@ -829,8 +870,9 @@ class CaseRun:
         LETTERS.record_dispatch(doc.id, user, channel, tracking, LABELS[kind], now=self.clock)
 
     def do_contact(self, step: Step) -> None:
-        self._bill()
         a = step.args
+        if a.get("channel") == "sms" or a.get("promise"):  # they state or settle the amount
+            self._bill()
         debtor = db.session.get(Debtor, self.p.debtor_id)
         channel, outcome = a.get("channel", "phone"), a.get("outcome", "reached")
         if debtor.written_only and channel != "letter":
@@ -865,14 +907,12 @@ class CaseRun:
 
     def _allowed(self, channel: str, written_only: bool) -> None:
         """Move to a later working day until the contact rules allow this contact."""
-        case = db.session.get(DunningCase, self.case_id)
-        policy = contact_policy(case)
+        policy = self.e.contact_policy(self.case_id, self.p.community_id)
         for _ in range(15):
             if not contact_rules.check_contact(RULES_CHANNEL[channel], self.clock, self.history,
                                                policy, self.e.cal, written_only=written_only):
                 return
             self.clock = self._slot(self.e.cal.next_working_day(self.today + timedelta(days=1)))
-            self._bill()
         raise ValueError("no allowed contact moment within three weeks")
 
     def _person(self, outcome: str) -> str:

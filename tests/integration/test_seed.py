@@ -85,3 +85,9 @@ def test_the_cli_prints_the_logins_and_a_second_run_changes_nothing(app, runner)
     assert again.exit_code == 0 and "nothing changed" in again.output
     assert seed.seed(units=30, cases=13, seed=1, now=NOW) is None
     assert _row_counts() == before
+
+    # a seed stopped half-way (its last act, the auditor's account, missing) is reported
+    db.session.execute(sa.delete(StaffUser).where(StaffUser.username == "shenji"))
+    db.session.commit()
+    broken = runner.invoke(args=["seed-demo", "--units", "30", "--cases", "13"])
+    assert broken.exit_code == 1 and "make clean-demo" in broken.output
