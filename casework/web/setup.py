@@ -6,6 +6,7 @@ import os
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import Babel
+from flask_babel import refresh as babel_refresh
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
@@ -86,6 +87,7 @@ def _guard():
     every form that changes something carries a CSRF token."""
     for cached in ("_login_user", "csrf_token"):  # per request (tests share one app context)
         g.pop(cached, None)
+    babel_refresh()
     endpoint = request.endpoint or ""
     if endpoint not in PUBLIC_ENDPOINTS:
         if not current_user.is_authenticated:

@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import DocumentBatch
 from ..services import assign, work
 from ..services.clock import local_date
+from ..services.errors import InvalidInput
 from . import bp
 from .access import roles
 from .forms import SERVICE_ERRORS, amount, ids, localized, text, web_now
@@ -66,11 +67,18 @@ def bulk_assign():
     unassigned = who == "none"
     current = int(who) if who.isdigit() else None
     if request.method == "POST":
-        chosen = ids("case_ids")
-        target = text("assignee_id")
         try:
+            if request.form.get("all"):
+                chosen = [c.id for c in queries.assignable_cases(current_user, filters, current,
+                                                                 unassigned, limit=5000)]
+            else:
+                chosen = ids("case_ids")
+            target = text("assignee_id")
+            if not target:
+                raise InvalidInput("assignee_id", "请选择催费员（或选择取消分配）。",
+                                   "Choose a collector (or to unassign).")
             if not chosen:
-                raise_invalid()
+                raise InvalidInput("case_ids", "请至少选择一个案件。", "Choose at least one case.")
             changed = assign(chosen, int(target) if target.isdigit() else None, current_user,
                              now=web_now())
             flash(_("%(n)d cases reassigned.", n=changed), "ok")
@@ -85,12 +93,6 @@ def bulk_assign():
         places=queries.case_places([c.id for c in cases]),
         collectors=queries.collectors(current_user), names=queries.staff_names(),
         choices=queries.filter_choices(current_user))
-
-
-def raise_invalid():
-    from ..services.errors import InvalidInput
-
-    raise InvalidInput("case_ids", "请至少选择一个案件。", "Choose at least one case.")
 
 
 @bp.get("/team/daily")
