@@ -6,9 +6,12 @@ sleeps. Redis db 13 is flushed before and after each test (CASEWORK_TEST_REDIS_U
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,15 +45,24 @@ WORKER_TIMEOUT = 90
 
 @pytest.fixture
 def redis_conn():
-    conn = Redis.from_url(REDIS_URL)
-    try:
-        conn.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    conn.flushdb()
-    yield conn
-    conn.flushdb()
-    conn.close()
+    """The dedicated Redis db, flushed before and after. Test runs on one machine (several
+    developers, or CI beside them) take turns through a file lock: a worker of another run
+    would otherwise take this run's jobs to its own database."""
+    lock_path = Path(tempfile.gettempdir()) / (
+        "casework-test-redis-" + re.sub(r"\W+", "_", REDIS_URL) + ".lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        conn = Redis.from_url(REDIS_URL)
+        try:
+            conn.ping()
+        except Exception as exc:  # noqa: BLE001
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
+        conn.flushdb()
+        try:
+            yield conn
+        finally:
+            conn.flushdb()
+            conn.close()
 
 
 @pytest.fixture
