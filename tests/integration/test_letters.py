@@ -627,3 +627,23 @@ def test_libreoffice_makes_a_pdf_next_to_the_letter(lettered, now, app, tmp_path
     assert HOSTILE_NAME in text
     # the body states the total on one line (the narrow table columns may wrap big amounts)
     assert "¥10,000,000.00" in text and "¥0.01" in text
+
+
+def test_letters_cli_batch_inline_retry_and_sweep(lettered, now, runner):
+    case = hostile_case(lettered, now)
+    demand = to_demand(lettered, case.id, now)
+    case.debtor.identified = False
+    db.session.commit()
+    building_id = case.charge_lines[0].unit.building_id
+    result = runner.invoke(args=["letters", "batch", "--building", str(building_id), "--inline"])
+    assert result.exit_code == 0, result.output
+    assert "1/1 done, 1 failed" in result.output and "欠费责任人" in result.output
+
+    db.session.get(DunningCase, case.id).debtor.identified = True
+    db.session.commit()
+    assert runner.invoke(args=["letters", "retry", str(demand.id)]).exit_code == 0
+    assert runner.invoke(args=["letters", "retry", str(demand.id)]).exit_code != 0  # pending
+    result = runner.invoke(args=["sweep", "--inline", "--now", "2026-11-23T10:00"])
+    assert result.exit_code == 0, result.output
+    assert "1 documents" in result.output
+    assert docs(case.id, "payment_demand")[0].status == "rendered"
