@@ -515,10 +515,11 @@ def test_an_overpayment_is_kept_unallocated_and_settles(estate, now):
     assert estate.case.state == "paid"
 
 
-@pytest.mark.parametrize("amount", ["0", "-5.00", "abc", 12.5])
-def test_bad_amounts_are_refused(estate, now, amount):
-    with pytest.raises((InvalidInput, TypeError)):
-        services.record_payment(estate.case.id, amount, date(2026, 11, 23), now=now)
+def test_bad_amounts_are_refused(estate, now):
+    for amount in ("0", "-5.00", "abc", 12.5):  # a float never carries money
+        with pytest.raises(InvalidInput) as exc:
+            services.record_payment(estate.case.id, amount, date(2026, 11, 23), now=now)
+        assert exc.value.field == "amount"
     assert count(Payment) == 0
 
 
