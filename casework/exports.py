@@ -19,7 +19,14 @@ from workflows.dunning import EVENT_LABELS, STATE_LABELS
 
 from .extensions import db
 from .models import (
-    CaseEvent, ChargeLine, Community, ContactAttempt, Debtor, DunningCase, Money, Payment,
+    CaseEvent,
+    ChargeLine,
+    Community,
+    ContactAttempt,
+    Debtor,
+    DunningCase,
+    Money,
+    Payment,
     StaffUser,
 )
 from .services.access import visible_cases
@@ -30,10 +37,13 @@ KINDS = ("cases", "contacts", "payments", "histories")
 FORMATS = ("csv", "xlsx")
 MIMETYPES = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-SHEET_TITLES = {"cases": "案件", "contacts": "催收记录", "payments": "缴费", "histories": "案件历史"}
-CHANNEL_LABELS = {"phone": "电话", "sms": "短信", "wechat": "微信", "letter": "信函", "visit": "上门",
+SHEET_TITLES = {"cases": "案件", "contacts": "催收记录", "payments": "缴费",
+                "histories": "案件历史"}
+CHANNEL_LABELS = {"phone": "电话", "sms": "短信", "wechat": "微信", "letter": "信函",
+                  "visit": "上门",
                   "email": "邮件"}
-OUTCOME_LABELS = {"no_answer": "未接通", "sent": "已发送", "reached": "已联系", "promised": "承诺付款",
+OUTCOME_LABELS = {"no_answer": "未接通", "sent": "已发送", "reached": "已联系",
+                  "promised": "承诺付款",
                   "refused": "拒绝", "disputed": "提出异议", "paid": "已付款"}
 
 
@@ -84,7 +94,7 @@ def cases(user: StaffUser | None) -> tuple[list[str], Iterator[tuple]]:
 
     def rows():
         for (number, community, debtor, state, who, bal, lines, first_due, reason, sub,
-             priority, opened, closed, case_id) in db.session.execute(query):
+             priority, opened, closed, _case_id) in db.session.execute(query):
             value = bal if bal is not None else Decimal("0.00")
             yield (number, community, debtor, STATE_LABELS.get(state, state), state, who or "",
                    value.quantize(Decimal("0.01")), lines or 0, first_due, reason or "",
@@ -101,12 +111,14 @@ def contacts(user: StaffUser | None) -> tuple[list[str], Iterator[tuple]]:
              .join(Debtor, Debtor.id == DunningCase.debtor_id)
              .outerjoin(StaffUser, StaffUser.id == ContactAttempt.staff_id)
              .where(_scope(user)).order_by(ContactAttempt.at, ContactAttempt.id))
-    headers = ["案件编号", "小区", "业主", "联系时间", "渠道", "联系对象", "结果", "技巧", "欠费原因",
+    headers = ["案件编号", "小区", "业主", "联系时间", "渠道", "联系对象", "结果", "技巧",
+               "欠费原因",
                "原因细分", "备注", "超出联系规则", "补登原因", "自动发送", "登记人"]
 
     def rows():
         for number, community, debtor, c, who in db.session.execute(query):
-            yield (number, community, debtor, _local(c.at), CHANNEL_LABELS.get(c.channel, c.channel),
+            yield (number, community, debtor, _local(c.at),
+                   CHANNEL_LABELS.get(c.channel, c.channel),
                    c.person_reached, OUTCOME_LABELS.get(c.outcome, c.outcome),
                    "、".join(c.techniques or []), c.reason_class or "", c.reason_sub or "",
                    c.notes or "", "、".join(c.outside_rules or []), c.override_reason or "",
@@ -121,7 +133,8 @@ def payments(user: StaffUser | None) -> tuple[list[str], Iterator[tuple]]:
              .join(Community, Community.id == DunningCase.community_id)
              .join(Debtor, Debtor.id == DunningCase.debtor_id)
              .where(_scope(user)).order_by(Payment.id))
-    headers = ["案件编号", "小区", "业主", "缴费编号", "流水号", "金额", "缴费日期", "渠道", "未分配金额",
+    headers = ["案件编号", "小区", "业主", "缴费编号", "流水号", "金额", "缴费日期", "渠道",
+               "未分配金额",
                "已冲正", "登记时间"]
 
     def rows():
@@ -137,7 +150,8 @@ def histories(user: StaffUser | None) -> tuple[list[str], Iterator[tuple]]:
              .join(DunningCase, DunningCase.id == CaseEvent.case_id)
              .outerjoin(StaffUser, StaffUser.id == CaseEvent.actor_id)
              .where(_scope(user)).order_by(CaseEvent.case_id, CaseEvent.seq))
-    headers = ["案件编号", "序号", "时间", "操作人", "角色", "类型", "事件", "事件名称", "原状态", "新状态",
+    headers = ["案件编号", "序号", "时间", "操作人", "角色", "类型", "事件", "事件名称", "原状态",
+               "新状态",
                "内容", "前一哈希", "哈希"]
 
     def rows():

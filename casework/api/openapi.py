@@ -57,7 +57,8 @@ SCHEMAS: dict[str, Any] = {
     "Community": obj({"id": ID, "code": {"type": "string"}, "name": {"type": "string"}},
                      ["id", "code", "name"]),
     "CaseSummary": obj({
-        "id": ID, "number": {"type": "string"}, "state": {"type": "string", "enum": list(STATE_IDS)},
+        "id": ID, "number": {"type": "string"},
+        "state": {"type": "string", "enum": list(STATE_IDS)},
         "state_label": {"type": "string"}, "version": {"type": "integer", "minimum": 1},
         "community": ref("Community"),
         "debtor": obj({"id": ID, "name": {"type": "string"}}, ["id", "name"]),
@@ -135,7 +136,8 @@ SCHEMAS: dict[str, Any] = {
     "Contact": obj({
         "id": ID, "case_id": ID, "staff_id": nullable(ID),
         "channel": {"type": "string", "enum": list(CHANNELS)}, "at": TS,
-        "person_reached": {"type": "string"}, "outcome": {"type": "string", "enum": list(OUTCOMES)},
+        "person_reached": {"type": "string"},
+        "outcome": {"type": "string", "enum": list(OUTCOMES)},
         "techniques": {"type": "array", "items": {"type": "string"}},
         "reason_class": nullable({"type": "string"}), "reason_sub": nullable({"type": "string"}),
         "notes": {"type": "string"}, "outside_rules": {"type": "array",

@@ -17,8 +17,19 @@ from workflows.dunning import EVENT_NAMES, STATE_IDS
 from .. import exports, services, storage
 from ..extensions import db
 from ..models import (
-    CHANNELS, OUTCOMES, PERSONS, REASON_CLASSES, REASON_SUBS, TECHNIQUES, CaseEvent,
-    ChargeLine, Document, DunningCase, Payment, StaffUser, Task,
+    CHANNELS,
+    OUTCOMES,
+    PERSONS,
+    REASON_CLASSES,
+    REASON_SUBS,
+    TECHNIQUES,
+    CaseEvent,
+    ChargeLine,
+    Document,
+    DunningCase,
+    Payment,
+    StaffUser,
+    Task,
 )
 from ..services.access import can_see, community_ids, visible_cases
 from ..services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -117,7 +128,8 @@ def choice(data: dict, field: str, allowed, *, required: bool = False, default=N
             raise InvalidInput(field, f"缺少“{field}”。", f"'{field}' is required.")
         return None
     if value not in allowed:
-        raise InvalidInput(field, f"“{value}”不是有效的选项。", f"'{value}' is not a valid choice.")
+        raise InvalidInput(field, f"“{value}”不是有效的选项。",
+                           f"'{value}' is not a valid choice.")
     return value
 
 
@@ -219,11 +231,13 @@ def open_case():
     data = body()
     ids = int_list(data, "charge_line_ids", required=True)
     if not ids:
-        raise InvalidInput("charge_line_ids", "至少需要一条欠费记录。", "At least one charge line.")
+        raise InvalidInput("charge_line_ids", "至少需要一条欠费记录。",
+                           "At least one charge line.")
     assignee_id = integer(data, "assignee_id", nullable=True)
     me = user()
     if not me.has_role(*OPENERS):
-        raise Forbidden("只有催缴组长或管理员可以立案。", "Only a supervisor or admin may open cases.")
+        raise Forbidden("只有催缴组长或管理员可以立案。",
+                        "Only a supervisor or admin may open cases.")
     lines = db.session.scalars(sa.select(ChargeLine).where(ChargeLine.id.in_(ids))).all()
     missing = sorted(set(ids) - {line.id for line in lines})
     if missing:
@@ -372,7 +386,8 @@ def payment_webhook():
     case_id = integer(data, "case_id")
     number = text(data, "case_number", max_len=32)
     if case_id is None and not number:
-        raise InvalidInput("case_id", "请提供 case_id 或 case_number。", "Give case_id or case_number.")
+        raise InvalidInput("case_id", "请提供 case_id 或 case_number。",
+                           "Give case_id or case_number.")
     if case_id is None:
         case_id = db.session.scalar(sa.select(DunningCase.id).where(DunningCase.number == number))
         if case_id is None:

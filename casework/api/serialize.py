@@ -9,7 +9,13 @@ from typing import Any
 from workflows.dunning import EVENT_LABELS, STATE_LABELS, events_from
 
 from ..models import (
-    CaseEvent, ChargeLine, ContactAttempt, Document, DunningCase, Payment, Task,
+    CaseEvent,
+    ChargeLine,
+    ContactAttempt,
+    Document,
+    DunningCase,
+    Payment,
+    Task,
 )
 from ..services.facts import outstanding
 

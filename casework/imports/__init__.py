@@ -5,5 +5,8 @@ from .payments import PAYMENT_FIELDS, import_payments
 from .runs import error_report, import_progress, run_import, start_import
 from .tables import FileRefused, RowError, error_report_csv
 
-__all__ = ["error_report", "import_progress", "run_import", "start_import", "LEDGER_FIELDS", "PAYMENT_FIELDS", "import_payments", "FileRefused", "LedgerResult", "RowError", "error_report_csv",
-           "external_ref", "import_ledger", "save_mapping"]
+__all__ = [
+    "LEDGER_FIELDS", "PAYMENT_FIELDS", "FileRefused", "LedgerResult", "RowError",
+    "error_report", "error_report_csv", "external_ref", "import_ledger", "import_payments",
+    "import_progress", "run_import", "save_mapping", "start_import",
+]

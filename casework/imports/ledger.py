@@ -29,8 +29,17 @@ from workflows.dunning import FINAL_STATES
 
 from ..extensions import db
 from ..models import (
-    Building, ChargeLine, ColumnMapping, Community, ContactChannel, Debtor, DunningCase, Policy,
-    StaffUser, Unit, utcnow,
+    Building,
+    ChargeLine,
+    ColumnMapping,
+    Community,
+    ContactChannel,
+    Debtor,
+    DunningCase,
+    Policy,
+    StaffUser,
+    Unit,
+    utcnow,
 )
 from ..policy import default_policy
 from ..services.access import actor_of
@@ -41,7 +50,13 @@ from ..services.payments import record_payment_in_transaction
 from ..services.uow import transaction
 from . import values
 from .tables import (
-    Field, FileRefused, RowError, column_map, error_report_csv, normalize_header, open_table,
+    Field,
+    FileRefused,
+    RowError,
+    column_map,
+    error_report_csv,
+    normalize_header,
+    open_table,
     read_bytes,
 )
 
@@ -51,7 +66,8 @@ SAMPLES = 20
 Progress = Callable[[str, int, int | None], None]
 
 LEDGER_FIELDS = [
-    Field("community", "小区", ("小区名称", "项目", "项目名称", "楼盘", "管理处", "小区编码"), True),
+    Field("community", "小区", ("小区名称", "项目", "项目名称", "楼盘", "管理处", "小区编码"),
+          True),
     Field("building", "楼栋", ("楼栋号", "楼号", "栋", "楼宇", "楼栋名称", "幢"), True),
     Field("unit", "房号", ("房间号", "房屋编号", "房间", "室号", "单元房号", "门牌号"), True),
     Field("area", "面积", ("建筑面积", "计费面积", "房屋面积")),
@@ -89,6 +105,7 @@ class LedgerRow:
     amount_due: Decimal
     amount_paid: Decimal
     code: str = ""  # the community's code, once resolved
+    ref: str = ""  # the line's stable key, once the code is known
 
     @property
     def balance(self) -> Decimal:
@@ -199,101 +216,113 @@ class _Cache(dict):
         return hit
 
 
+TEXT_FIELDS = ("community", "building", "unit", "debtor", "fee_type")
+ORDER = ("community", "building", "unit", "debtor", "fee_type", "amount_due", "amount_paid",
+         "area", "phone", "period", "due_date")
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def parse_rows(table, cols: dict[str, int], fixed: Community | None,
                progress: Progress | None = None) -> tuple[list[LedgerRow], list[RowError]]:
-    """Every row checked; errors name the row, the file's column header, the value, the reason."""
+    """Every row checked; errors name the row, the file's column header, the value, the reason.
+
+    The loop is the import's hot path (it runs once per row next to openpyxl's parsing), so
+    each distinct cell value is parsed once and cells are fetched by position.
+    """
     rows: list[LedgerRow] = []
     errors: list[RowError] = []
-    header_of = {name: table.headers[i] or FIELD_HEADER[name] for name, i in cols.items()}
+    header_of = {name: (table.headers[cols[name]] if name in cols else "") or FIELD_HEADER[name]
+                 for name in FIELD_HEADER}
     money, period, day = _Cache(values.money), _Cache(values.parse_period), \
         _Cache(values.parse_date)
-    phones = _Cache(values.phones)
+    phones, text = _Cache(values.phones), _Cache(values.text)
     intern: dict[str, str] = {}
     seen: dict[tuple, int] = {}
-    get = {name: i for name, i in cols.items()}
     fixed_names = {fixed.code, fixed.name} if fixed else set()
+    if progress:
+        progress("reading", 0, table.total)
+    positions = [cols.get(name, -1) for name in ORDER]
+    width = max(positions) + 1
+    pad = (None,) * width
     count = 0
     for number, cells in table.rows:
         count += 1
         if progress and count % CHUNK == 0:
             progress("reading", count, table.total)
-        if not any(c is not None and str(c).strip() for c in cells):
+        if len(cells) < width:
+            cells = tuple(cells) + pad[len(cells):]
+        raw = [cells[i] if i >= 0 else None for i in positions]
+        if all(_blank(v) for v in raw):
             continue  # blank rows between blocks are common in exports
-        row_errors: list[RowError] = []
-
-        def cell(name: str):
-            i = get.get(name)
-            return cells[i] if i is not None and i < len(cells) else None
-
-        def bad(name: str, value, reason: str) -> None:
-            row_errors.append(RowError(number, header_of.get(name, FIELD_HEADER[name]),
-                                       values.text(value)[:100], reason))
-
-        texts = {}
-        for name in ("community", "building", "unit", "debtor", "fee_type"):
-            raw = cell(name)
-            value = values.text(raw)
+        bad: list[RowError] = []
+        try:
+            c, b, u, d, f = (text(v) for v in raw[:5])
+        except ValueError:  # pragma: no cover  (text never refuses)
+            c = b = u = d = f = ""
+        texts = []
+        for name, value in zip(TEXT_FIELDS, (c, b, u, d, f), strict=True):
             if not value:
                 if name == "fee_type":
                     value = "物业费"
                 elif name == "community" and fixed is not None:
                     value = fixed.code
                 else:
-                    bad(name, raw, "必填项为空")
+                    bad.append(RowError(number, header_of[name], "", "必填项为空"))
             elif len(value) > MAX_LEN[name]:
-                bad(name, raw, f"内容过长（最多{MAX_LEN[name]}个字符）")
+                bad.append(RowError(number, header_of[name], value[:100],
+                                    f"内容过长（最多{MAX_LEN[name]}个字符）"))
             if name == "community" and fixed is not None and value and value not in fixed_names:
-                bad(name, raw, f"与指定的小区“{fixed.name}（{fixed.code}）”不一致")
-            texts[name] = intern.setdefault(value, value)
-        parsed: dict[str, Any] = {}
-        for name, parser, required in (("amount_due", money, True),
-                                       ("amount_paid", money, False),
-                                       ("area", money, False), ("phone", phones, False)):
-            raw = cell(name)
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                bad.append(RowError(number, header_of[name], value[:100],
+                                    f"与指定的小区“{fixed.name}（{fixed.code}）”不一致"))
+            texts.append(intern.setdefault(value, value))
+        parsed = []
+        for name, rawv, parser, required, empty in (
+                ("amount_due", raw[5], money, True, None), ("amount_paid", raw[6], money, False,
+                                                            ZERO),
+                ("area", raw[7], money, False, None), ("phone", raw[8], phones, False, ())):
+            if _blank(rawv):
                 if required:
-                    bad(name, raw, "必填项为空")
-                parsed[name] = ZERO if name == "amount_paid" else (() if name == "phone" else None)
+                    bad.append(RowError(number, header_of[name], "", "必填项为空"))
+                parsed.append(empty)
                 continue
             try:
-                parsed[name] = parser(raw)
+                parsed.append(parser(rawv))
             except ValueError as exc:
-                reason = str(exc)
-                if name == "area":
-                    reason = reason.replace("金额", "面积")
-                bad(name, raw, reason)
-                parsed[name] = None
-        raw = cell("period")
+                reason = str(exc).replace("金额", "面积") if name == "area" else str(exc)
+                bad.append(RowError(number, header_of[name], values.text(rawv)[:100], reason))
+                parsed.append(None)
+        due_amount, paid, area, phone_list = parsed
         try:
-            label, start, end = period(raw)
+            label, start, end = period(raw[9])
         except ValueError as exc:
-            bad("period", raw, str(exc))
+            bad.append(RowError(number, header_of["period"], values.text(raw[9])[:100],
+                                str(exc)))
             label, start, end = "", None, None
-        raw = cell("due_date")
         due = end
-        if raw is not None and values.text(raw):
+        if not _blank(raw[10]):
             try:
-                due = day(raw)
+                due = day(raw[10])
             except ValueError as exc:
-                bad("due_date", raw, str(exc))
-        due_amount, paid = parsed["amount_due"], parsed["amount_paid"]
+                bad.append(RowError(number, header_of["due_date"], values.text(raw[10])[:100],
+                                    str(exc)))
         if due_amount is not None and paid is not None and paid > due_amount:
-            bad("amount_paid", cell("amount_paid"), f"实收（{paid}）大于应收（{due_amount}）")
-        if not row_errors:
-            key = (texts["community"], texts["building"], texts["unit"], texts["fee_type"], label)
-            first = seen.get(key)
-            if first is not None:
-                bad("period", cell("period"),
-                    f"与第{first}行重复（同一小区、楼栋、房号、费项和所属期）")
-            else:
-                seen[key] = number
-        if row_errors:
-            errors.extend(row_errors)
+            bad.append(RowError(number, header_of["amount_paid"], values.text(raw[6])[:100],
+                                f"实收（{paid}）大于应收（{due_amount}）"))
+        if not bad:
+            key = (texts[0], texts[1], texts[2], texts[4], label)
+            first = seen.setdefault(key, number)
+            if first != number:
+                bad.append(RowError(number, header_of["period"], values.text(raw[9])[:100],
+                                    f"与第{first}行重复（同一小区、楼栋、房号、费项和所属期）"))
+        if bad:
+            errors.extend(bad)
             continue
-        rows.append(LedgerRow(
-            number, texts["community"], texts["building"], texts["unit"], parsed["area"],
-            texts["debtor"], parsed["phone"], texts["fee_type"], intern.setdefault(label, label),
-            start, end, due, due_amount, paid))
+        rows.append(LedgerRow(number, texts[0], texts[1], texts[2], area, texts[3], phone_list,
+                              texts[4], intern.setdefault(label, label), start, end, due,
+                              due_amount, paid))
     if progress:
         progress("reading", count, count)
     return rows, errors
@@ -373,7 +402,7 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
     refs = {}
     for r in rows:
         if (r.code, r.building, r.unit) in plan.units:
-            refs[external_ref(r.code, r.building, r.unit, r.fee_type, r.period)] = r
+            refs[r.ref] = r
     lines: dict[str, tuple] = {}
     for chunk in _chunks(list(refs)):
         for rec in db.session.execute(sa.select(
@@ -427,7 +456,7 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
                 plan.errors.append(RowError(r.row, FIELD_HEADER["area"], str(r.area),
                                             f"同一房号的面积前后不一致（之前为{previous}）"))
             plan.unit_updates[uid] = r.area
-        ref = external_ref(r.code, r.building, r.unit, r.fee_type, r.period)
+        ref = r.ref
         existing = lines.get(ref)
         if existing is None:
             debtor = _debtor_for(plan, r, uid, unit_debtors, by_phone, warned_units)
@@ -514,6 +543,7 @@ def _resolve_communities(plan: Plan, fixed: Community | None) -> None:
                     plan.new_communities[code] = r.community
             resolved[r.community] = code
         r.code = code
+        r.ref = external_ref(code, r.building, r.unit, r.fee_type, r.period)
 
 
 def _debtor_for(plan: Plan, r: LedgerRow, uid: int | None, unit_debtors, by_phone,
@@ -540,7 +570,8 @@ def _debtor_for(plan: Plan, r: LedgerRow, uid: int | None, unit_debtors, by_phon
     if entry is None:
         community = plan.communities.get(r.code)
         cname = community.name if community else plan.new_communities.get(r.code, "")
-        entry = plan.new_debtors[key] = {"name": r.debtor, "address": f"{cname}{r.building}{r.unit}",
+        entry = plan.new_debtors[key] = {"name": r.debtor,
+                                         "address": f"{cname}{r.building}{r.unit}",
                                          "phones": list(r.phones), "row": r.row}
     else:
         entry["phones"].extend(p for p in r.phones if p not in entry["phones"])
@@ -628,11 +659,17 @@ def summarize(plan: Plan) -> tuple[dict[str, int], dict[str, list[str]]]:
             for u in plan.line_updates[:SAMPLES]],
         "payments": [f"{line_text(r)}：登记缴费 {delta}"
                      for _, _, delta, _, r in plan.payments[:SAMPLES]],
-        "cases": [f"{'追加到已有案件' if isinstance(d, int) and c in plan.communities and (d, plan.communities[c].id) in plan.open_cases else '新立案'}："
+        "cases": [f"{'追加到已有案件' if _extends(plan, d, c) else '新立案'}："
                   f"{_debtor_label(plan, d)}，{len(items)}期"
                   for (d, c), items in list(plan.candidates.items())[:SAMPLES]],
     }
     return summary, samples
+
+
+def _extends(plan: Plan, debtor, code: str) -> bool:
+    """The debtor already has an open case in that community (new lines join it)."""
+    return (isinstance(debtor, int) and code in plan.communities
+            and (debtor, plan.communities[code].id) in plan.open_cases)
 
 
 def _debtor_label(plan: Plan, debtor) -> str:
@@ -651,6 +688,8 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
     actor = actor_of(user)
     company = current_app.config.get("COMPANY_NAME", "")
     case_ids: list[int] = []
+    if progress:
+        progress("writing", 0, len(plan.new_lines))
     with transaction():
         for code, name in plan.new_communities.items():
             c = Community(code=code, name=name, company_name=company)
@@ -710,7 +749,7 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
                 "period_end": r.period_end, "due_date": r.due_date,
                 "amount_due": r.amount_due, "amount_paid": r.amount_paid, "credit": ZERO,
                 "limitation_expiry": limitation_expiry(r.due_date), "frozen": False,
-                "external_ref": external_ref(r.code, r.building, r.unit, r.fee_type, r.period),
+                "external_ref": r.ref,
             } for r, d in batch]
             ids = db.session.scalars(table.insert().returning(
                 table.c.id, sort_by_parameter_order=True), params).all()
@@ -731,6 +770,8 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
         keep += list(db.session.scalars(sa.select(Building).where(
             Building.community_id.in_(sorted({cid[c] for _, c in plan.candidates})))))
         done = 0
+        if progress:
+            progress("cases", 0, len(plan.candidates))
         for (debtor, code), items in plan.candidates.items():
             ids = sorted(line_id[x.row] if kind == "row" else x for kind, x in items)
             case = _open_case(debtor_id.get(debtor, debtor), cid[code], ids, actor, None, now)
@@ -760,10 +801,10 @@ def _copy_lines(plan: Plan, debtor_id: dict, line_id: dict[int, int],
                     plan.units[(r.code, r.building, r.unit)], debtor_id.get(d, d), r.fee_type,
                     r.period, r.period_start, r.period_end, r.due_date, r.amount_due,
                     r.amount_paid, ZERO, limitation_expiry(r.due_date), False,
-                    external_ref(r.code, r.building, r.unit, r.fee_type, r.period)))
+                    r.ref))
                 if progress and n % 5000 == 0:
                     progress("writing", n, total)
-        wanted = {external_ref(x.code, x.building, x.unit, x.fee_type, x.period): x.row
+        wanted = {x.ref: x.row
                   for items in plan.candidates.values() for kind, x in items if kind == "row"}
         refs = list(wanted)
         for start in range(0, len(refs), 50_000):
@@ -787,7 +828,8 @@ def import_ledger(source: bytes | str | Path, filename: str | None = None, *,
     started = time.perf_counter()
     now = now or utcnow()
     if user is not None and not user.has_role(*IMPORT_ROLES):
-        raise Forbidden("只有管理员或催缴组长可以导入台账。", "Only an admin or supervisor may import.")
+        raise Forbidden("只有管理员或催缴组长可以导入台账。",
+                        "Only an admin or supervisor may import.")
     if filename is None:
         filename = "" if isinstance(source, bytes | bytearray) else str(source)
     result = LedgerResult(status="refused", dry_run=dry_run)
@@ -836,7 +878,8 @@ def import_ledger(source: bytes | str | Path, filename: str | None = None, *,
     try:
         result.case_ids = apply(plan, user, now, progress)
     except IntegrityError as exc:
-        result.errors = [RowError(0, "", "", "导入期间数据被其他操作修改（例如同时导入了同一文件），"
+        result.errors = [RowError(0, "", "", "导入期间数据被其他操作修改"
+                                              "（例如同时导入了同一文件），"
                                               f"没有写入任何数据，请重新导入：{type(exc.orig).__name__}")]
         return _done(result, started)
     except ServiceError as exc:

@@ -28,7 +28,13 @@ from ..services.uow import transaction
 from . import values
 from .ledger import IMPORT_ROLES, LedgerResult, resolve_mapping
 from .tables import (
-    Field, FileRefused, RowError, column_map, normalize_header, open_table, read_bytes,
+    Field,
+    FileRefused,
+    RowError,
+    column_map,
+    normalize_header,
+    open_table,
+    read_bytes,
 )
 
 PAYMENT_FIELDS = [
@@ -70,7 +76,8 @@ def import_payments(source: bytes | str | Path, filename: str | None = None, *,
     now = now or utcnow()
     today = local_date(now)
     if user is not None and not user.has_role(*IMPORT_ROLES):
-        raise Forbidden("只有管理员或催缴组长可以导入缴费。", "Only an admin or supervisor may import.")
+        raise Forbidden("只有管理员或催缴组长可以导入缴费。",
+                        "Only an admin or supervisor may import.")
     if filename is None:
         filename = "" if isinstance(source, bytes | bytearray) else str(source)
     result = ImportResult(status="refused", dry_run=dry_run)
@@ -146,13 +153,13 @@ def _parse(table, cols: dict[str, int], today) -> tuple[list[dict], list[RowErro
         if not any(c is not None and str(c).strip() for c in cells):
             continue
 
-        def cell(name: str):
+        def cell(name: str, cells=cells):
             i = cols.get(name)
             return cells[i] if i is not None and i < len(cells) else None
 
-        row_errors = []
+        row_errors: list[RowError] = []
 
-        def bad(name: str, value, reason: str) -> None:
+        def bad(name: str, value, reason: str, number=number, row_errors=row_errors) -> None:
             column = table.headers[cols[name]] if name in cols else HEADER[name]
             row_errors.append(RowError(number, column, values.text(value)[:100], reason))
 
@@ -262,7 +269,8 @@ def _resolve(rows: list[dict], community_code: str | None) -> list[RowError]:
         previous = known.get(r["external_id"])
         if previous is not None:
             if previous != (r["case_id"], r["amount"]):
-                bad(r, "external_id", r["external_id"], "该流水号已用于另一笔不同的缴费（案件或金额不同）")
+                bad(r, "external_id", r["external_id"],
+                    "该流水号已用于另一笔不同的缴费（案件或金额不同）")
             r["known"] = True
             continue
         if state in FINAL_STATES:

@@ -28,7 +28,8 @@ def start_import(kind: str, data: bytes, filename: str, *, user: StaffUser | Non
     if kind not in ("ledger", "payments"):
         raise NotFound(f"没有这种导入：{kind}", f"No such import: {kind}")
     if user is not None and not user.has_role(*IMPORT_ROLES):
-        raise Forbidden("只有管理员或催缴组长可以导入。", "Only an admin or supervisor may import.")
+        raise Forbidden("只有管理员或催缴组长可以导入。",
+                        "Only an admin or supervisor may import.")
     digest = hashlib.sha256(data).hexdigest()
     relpath = storage.save(f"imports/{digest[:16]}-{storage.safe_filename(filename, 'upload')}",
                            data)

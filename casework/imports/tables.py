@@ -86,7 +86,8 @@ def open_table(data: bytes, filename: str, known_headers: set[str]) -> Table:
     if data[:4] == OLE_MAGIC:
         raise _refuse("不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV 后再导入")
     if name.endswith((".xlsx", ".xlsm")):
-        raise _refuse("文件不是有效的 Excel（.xlsx）文件：内容无法识别，请确认文件未损坏且扩展名正确")
+        raise _refuse("文件不是有效的 Excel（.xlsx）文件：内容无法识别，"
+                      "请确认文件未损坏且扩展名正确")
     return _open_csv(data, known_headers)
 
 
@@ -120,7 +121,8 @@ def _open_xlsx(data: bytes, known: set[str]) -> Table:
             if len(first) >= HEADER_SCAN_ROWS:
                 break
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise _refuse("文件不是有效的 Excel（.xlsx）文件，无法读取：" + type(exc).__name__) from exc
+        raise _refuse("文件不是有效的 Excel（.xlsx）文件，无法读取："
+                      + type(exc).__name__) from exc
     if not first:
         raise _refuse("文件为空：工作表中没有任何内容")
     header_row, headers = _find_header(first, known)
@@ -209,7 +211,8 @@ def column_map(headers: list[str], fields: list[Field], mapping: dict[str, str] 
     found: dict[str, int] = {}
     for field_name, header in (mapping or {}).items():
         if field_name not in by_name:
-            errors.append(RowError(header_row, str(header), "", f"列映射中的字段“{field_name}”无法识别"))
+            errors.append(RowError(header_row, str(header), "",
+                                   f"列映射中的字段“{field_name}”无法识别"))
             continue
         spots = positions.get(normalize_header(header))
         if not spots:

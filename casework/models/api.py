@@ -22,7 +22,7 @@ class ApiToken(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(sa.String(16))  # the first characters, to tell tokens apart
+    prefix: Mapped[str] = mapped_column(sa.String(16))  # first characters, to tell tokens apart
     label: Mapped[str] = mapped_column(sa.String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -38,7 +38,8 @@ def test_missing_wrong_and_revoked_tokens_answer_401(client, estate, tokens):
     assert response.status_code == 401
     assert response.get_json()["error"] == "unauthorized"
     assert "Bearer" in response.headers["WWW-Authenticate"]
-    wrong_scheme = client.get("/api/v1/cases", headers={"Authorization": f"Basic {tokens['supervisor']}"})
+    wrong_scheme = client.get("/api/v1/cases",
+                              headers={"Authorization": f"Basic {tokens['supervisor']}"})
     assert wrong_scheme.status_code == 401
     token = create_token(estate.supervisor, label="script")
     assert Api(client, token).get("/cases").status_code == 200
@@ -79,8 +80,10 @@ def test_case_list_follows_the_access_rules_and_filters(api_as, estate):
     case = everything["items"][0]
     assert case["outstanding"] == "1611.00" and case["state"] == "preparation"
     assert api_as("supervisor").get("/cases?state=paid").get_json()["total"] == 0
-    assert api_as("supervisor").get(f"/cases?assignee={estate.collector.id}").get_json()["total"] == 1
-    assert api_as("supervisor").get(f"/cases?community={estate.community.id + 1}").get_json()["total"] == 0
+    supervisor = api_as("supervisor")
+    assert supervisor.get(f"/cases?assignee={estate.collector.id}").get_json()["total"] == 1
+    other = estate.community.id + 1
+    assert supervisor.get(f"/cases?community={other}").get_json()["total"] == 0
     bad = api_as("supervisor").get("/cases?state=nonsense")
     assert bad.status_code == 422 and bad.get_json()["field"] == "state"
     bad = api_as("supervisor").get("/cases?per_page=1000")
@@ -124,7 +127,8 @@ def test_open_case_from_charge_lines(api_as, estate):
 
 def test_firing_an_event_moves_the_case(api_as, estate):
     response = api_as("collector").post(f"/cases/{estate.case.id}/events",
-                                        {"event": "start_outreach", "expected_version": estate.case.version})
+                                        {"event": "start_outreach",
+                                         "expected_version": estate.case.version})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["state"] == "first_reminder"
     history = api_as("auditor").get(f"/cases/{estate.case.id}/history").get_json()
@@ -246,8 +250,8 @@ def test_payment_input_errors_name_the_field(api_as, estate):
 
 def test_a_json_number_amount_is_read_exactly(api_as, estate):
     response = api_as("collector").post("/payments", data=(
-        '{"external_id": "N1", "case_id": %d, "amount": 0.1, "paid_on": "%s"}'
-        % (estate.case.id, yesterday())))
+        f'{{"external_id": "N1", "case_id": {estate.case.id}, "amount": 0.1, '
+        f'"paid_on": "{yesterday()}"}}'))
     assert response.status_code == 201 and response.get_json()["amount"] == "0.10"
 
 

@@ -16,12 +16,25 @@ from casework.extensions import db
 from casework.imports import import_ledger, import_payments, save_mapping
 from casework.imports.runs import import_job, import_progress, run_import, start_import
 from casework.models import (
-    Building, CaseEvent, ChargeLine, Community, ContactChannel, Debtor, DunningCase, ImportRun,
-    Payment, Policy, Task, Timer, Unit,
+    Building,
+    CaseEvent,
+    ChargeLine,
+    Community,
+    ContactChannel,
+    Debtor,
+    DunningCase,
+    ImportRun,
+    Payment,
+    Policy,
+    Task,
+    Timer,
+    Unit,
 )
+from casework.services.errors import Forbidden
 from tests.factories import case_events, fast_password_hashing
 
-HEADER = ["小区", "楼栋", "房号", "面积", "业主", "电话", "费项", "所属期", "应收", "实收", "到期日"]
+HEADER = ["小区", "楼栋", "房号", "面积", "业主", "电话", "费项", "所属期", "应收", "实收",
+          "到期日"]
 TABLES = (Community, Building, Unit, Debtor, ContactChannel, ChargeLine, DunningCase, Payment,
           CaseEvent, Timer, Policy, Task)
 
@@ -353,7 +366,8 @@ def test_a_payments_file_with_a_bad_row_writes_nothing(estate, now):
     assert [(e.row, e.column) for e in result.errors] == [(4, "金额"), (5, "流水号")]
     rows = [rows[0], rows[1]]
     result = import_payments(csv_bytes(rows, header=PAY_HEADER), "pay.csv", now=now)
-    assert [(e.row, e.column, e.reason) for e in result.errors] == [(3, "案件编号", "案件编号不存在")]
+    assert [(e.row, e.column, e.reason) for e in result.errors] == [
+        (3, "案件编号", "案件编号不存在")]
     assert counts() == before
 
 
@@ -432,6 +446,6 @@ def test_a_run_records_its_outcome_and_a_job_reports_progress(app, estate, now, 
     assert any(p["phase"] == "reading" for p in job.saved)
     db.session.expire_all()
     assert db.session.get(ImportRun, pending.id).summary["counts"]["lines_unchanged"] == 5
-    with pytest.raises(Exception):
+    with pytest.raises(Forbidden):
         start_import("ledger", b"x", "x.csv", user=estate.collector)
     assert run_import(run.id).status == "imported"

@@ -24,7 +24,8 @@ from tests.perf.report import record
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("BENCH_LEDGER_ROWS", "100000"))
 ROOT = Path(__file__).resolve().parents[2]
-HEADER = ["小区", "楼栋", "房号", "面积", "业主", "电话", "费项", "所属期", "应收", "实收", "到期日"]
+HEADER = ["小区", "楼栋", "房号", "面积", "业主", "电话", "费项", "所属期", "应收", "实收",
+          "到期日"]
 
 
 def generate(path: Path, n: int, seed: int = 6) -> dict[str, int]:
@@ -91,9 +92,11 @@ def test_ledger_import_100k_rows(tmp_path):
         db.engine.dispose()
     path = tmp_path / "ledger-100k.xlsx"
     shape = generate(path, N)
+    load_before = os.getloadavg()[0]
     floor = measure("floor", path, url)
     first = measure("import", path, url)
     again = measure("reimport", path, url)
+    load_after = os.getloadavg()[0]
     s = first["summary"]
     assert first["rows"] == N and s["lines_new"] == N
     assert again["summary"]["lines_unchanged"] == N and again["summary"]["lines_new"] == 0
@@ -106,7 +109,9 @@ def test_ledger_import_100k_rows(tmp_path):
         "`import_ledger` (parse and validate every row, plan against the database, bulk "
         "inserts, one case per debtor through `services`). Each run in its own process; "
         "memory is the process's peak RSS (`resource.getrusage`), baseline = after imports and "
-        "app creation.",
+        f"app creation. Machine: {os.cpu_count()} cores, 1-minute load average "
+        f"{load_before:.1f} before and {load_after:.1f} after the runs (other work on the "
+        "machine slows every run, the floor included).",
         "",
         "| run | seconds | × floor | peak RSS MiB | baseline MiB |",
         "|---|---:|---:|---:|---:|",
