@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import (
     ChargeLine, Community, Debtor, DunningCase, Policy, StaffUser, Task, utcnow,
 )
-from .access import actor_of, ensure_can_act
+from .access import actor_of, can_see, ensure_can_act
 from .effects import EFFECTS
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .facts import gather
@@ -128,6 +128,8 @@ def fire_in_transaction(case: DunningCase, event: str, actor: Actor,
     audit.append(case, actor, "transition", event, source, target, payload, at=now)
     if target != source:
         case.stage_since = now
+    if event == "resolve_dispute" and settle_if_nothing_owed(case, now):
+        return  # a waiver that cleared the debt closes the case (and reschedules it)
     if not case.is_open:
         case.closed_at = now
         _cancel_open_tasks(case, keep_kinds=("after_payment_visit",))
@@ -189,6 +191,9 @@ def assign(case_ids: Iterable[int], assignee_id: int | None, user: StaffUser | N
         if len(cases) != len(ids):
             raise InvalidInput("case_ids", "部分案件不存在。", "Some cases do not exist.")
         actor = actor_of(user)
+        if user is not None and any(not can_see(user, case) for case in cases):
+            raise Forbidden("部分案件不属于您负责的小区。",
+                            "Some cases belong to communities you do not supervise.")
         changed = 0
         for case in cases:
             if not case.is_open or case.assignee_id == assignee_id:

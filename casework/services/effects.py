@@ -64,6 +64,9 @@ def _date_param(params: dict, key: str, default: date) -> date:
     return value
 
 
+_GRADE_RANK = {"A": 0, "B": 1, "C": 2}
+
+
 def record_delivery(case, facts, actor, params, now):
     """Proof that a letter arrived; grade A/B interrupts the clock of every period it lists."""
     kind = "payment_demand" if case.state == "formal_demand" else "lawyer_letter"
@@ -80,22 +83,23 @@ def record_delivery(case, facts, actor, params, now):
         raise InvalidInput("contents_label", "EMS邮寄须登记内件品名（如“物业费催缴通知书”）。",
                            "An EMS delivery needs the contents label (内件品名).")
     policy, cal = _policy(case), working_calendar()
-    doc.delivered_on, doc.grade = delivered, grade
-    doc.proof_ref = params.get("proof_ref") or doc.proof_ref
+    if _GRADE_RANK[grade] <= _GRADE_RANK.get(doc.grade, 9):  # a weaker proof never erases a better one
+        doc.delivered_on, doc.grade = delivered, grade
+        doc.proof_ref = params.get("proof_ref") or doc.proof_ref
     doc.tracking_no, doc.contents_label = tracking or doc.tracking_no, label or doc.contents_label
     doc.dispatch_channel = params.get("channel") or doc.dispatch_channel
     days = policy["demand_deadline_days"] if kind == "payment_demand" else \
         policy["letter_deadline_days"]
-    earliest = cal.deadline_after(delivered, days)
+    earliest = cal.deadline_after(doc.delivered_on, days)
     doc.deadline = max(doc.deadline, earliest) if doc.deadline else earliest
     reset: list[int] = []
-    if doc.proven:
+    if grade in ("A", "B"):
         lines = db.session.scalars(sa.select(ChargeLine).where(
             ChargeLine.id.in_(doc.charge_line_ids))).all()
         reset = limitation.reset(lines, delivered)
     return {"document": kind, "document_id": doc.id, "grade": grade, "delivered_on": delivered,
-            "deadline": doc.deadline, "weak_evidence": not doc.proven,
-            "limitation_reset": reset}
+            "kept_grade": doc.grade, "deadline": doc.deadline,
+            "weak_evidence": grade not in ("A", "B"), "limitation_reset": reset}
 
 
 def request_legal_action(case, facts, actor, params, now):
@@ -150,7 +154,7 @@ def promise_payment(case, facts, actor, params, now):
                          for i, item in enumerate(items)]
     db.session.add(plan)
     lines = open_lines(case)
-    reset = limitation.reset(lines, facts.today)
+    reset = limitation.reset(lines, facts.today, revive=True)  # the owner's own promise
     _document(case, "installment_agreement", lines, facts.outstanding, actor, now)
     return {"installments": [{"due_date": i["due_date"], "amount": Decimal(str(i["amount"]))}
                              for i in items], "total": facts.outstanding,

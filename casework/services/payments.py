@@ -27,8 +27,12 @@ ZERO = Decimal("0.00")
 
 def allocate(lines: Sequence[ChargeLine], amount: Decimal,
              designated: Sequence[int] = ()) -> list[tuple[ChargeLine, Decimal]]:
-    """Split a payment: the periods the owner names first, then the oldest (民法典 560)."""
+    """Split a payment: the periods the owner names first, then the oldest (民法典 560).
+
+    A period frozen by a billing dispute takes money only when the owner names it.
+    """
     order = {line_id: i for i, line_id in enumerate(designated)}
+    lines = [ln for ln in lines if not ln.frozen or ln.id in order]  # a disputed bill waits
     ranked = sorted(lines, key=lambda ln: (ln.id not in order, order.get(ln.id, 0),
                                            ln.due_date, ln.id))
     parts, left = [], amount
@@ -93,7 +97,8 @@ def record_payment_in_transaction(case_id: int, amount, paid_on: date, *,
         payment.allocations.append(PaymentAllocation(charge_line_id=line.id, amount=part))
     payment.unallocated = amount - sum((p for _, p in parts), ZERO)
     db.session.add(payment)
-    _pay_installments(case, amount)
+    db.session.flush()
+    recount_installments(case)
     reset = limitation.reset([line for line, _ in parts], paid_on)
     db.session.flush()
     audit.append(case, actor_of(user), "payment", "record_payment", payload={
@@ -106,15 +111,18 @@ def record_payment_in_transaction(case_id: int, amount, paid_on: date, *,
     return payment
 
 
-def _pay_installments(case: DunningCase, amount: Decimal) -> None:
-    items = db.session.scalars(sa.select(Installment).join(PaymentPlan).where(
-        PaymentPlan.case_id == case.id, PaymentPlan.status == "active")
-        .order_by(Installment.seq)).all()
-    for item in items:
-        part = min(item.amount - item.paid_amount, amount)
-        if part > 0:
-            item.paid_amount += part
-            amount -= part
+def recount_installments(case: DunningCase) -> None:
+    """What the active plan has received: every payment since it was agreed and not reversed,
+    applied to its installments in order (so a bounced payment un-pays them again)."""
+    for plan in db.session.scalars(sa.select(PaymentPlan).where(
+            PaymentPlan.case_id == case.id, PaymentPlan.status == "active")):
+        received = db.session.scalar(sa.select(sa.func.sum(Payment.amount)).where(
+            Payment.case_id == case.id, Payment.reversed.is_(False),
+            Payment.created_at >= plan.created_at)) or ZERO
+        received = Decimal(received)
+        for item in sorted(plan.installments, key=lambda i: i.seq):
+            item.paid_amount = min(item.amount, received)
+            received -= item.paid_amount
 
 
 def reverse_payment(payment_id: int, reason: str, user: StaffUser | None = None,
@@ -142,6 +150,10 @@ def reverse_payment(payment_id: int, reason: str, user: StaffUser | None = None,
         audit.append(case, actor, "payment", "reverse_payment", payload={
             "payment_id": payment.id, "amount": payment.amount, "reason": reason.strip()}, at=now)
         target = case
+        db.session.flush()
+        if case.is_open:
+            recount_installments(case)
+            reschedule(case, now)
         if not case.is_open and touched:  # nothing to reopen if it paid no period
             for line in touched:
                 line.case_id = None

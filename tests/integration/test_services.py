@@ -1019,21 +1019,20 @@ def test_a_bounced_installment_payment_counts_as_missed(estate, now):
     assert services.get_case(cid).state == "first_reminder"
 
 
-def test_a_bounced_payment_that_paid_no_period_can_still_be_reversed(estate, now):
-    """Everything was waived, then a payment came in on account and closed the case."""
+def test_a_waiver_that_clears_the_debt_settles_the_case(estate, now):
+    """Everything was waived: nothing is owed, so the case closes as paid at once."""
     cid = estate.case.id
     services.fire_event(cid, "raise_dispute", estate.collector,
-                        {"category": "service_quality", "note": "长期停水停电，物业不作为"}, now=now)
+                        {"category": "service_quality", "note": "长期服务不到位，物业不作为"}, now=now)
     services.fire_event(cid, "resolve_dispute", estate.supervisor, {"outcome": "waived"},
                         now=now)
     assert services.outstanding(estate.case) == D("0.00")
-    payment = services.record_payment(cid, "50.00", date(2026, 11, 23), now=now)
-    assert payment.unallocated == D("50.00")
     assert services.get_case(cid).state == "paid"
-    target = services.reverse_payment(payment.id, "银行退票", estate.supervisor, now=now)
-    assert target.id == cid
-    assert db.session.get(Payment, payment.id).reversed is True
-    assert count(DunningCase) == 1  # nothing is owed, so no new case
+    assert [e.name for e in case_events(cid)][-2:] == ["resolve_dispute", "settle"]
+    with pytest.raises(InvalidInput) as exc:
+        services.record_payment(cid, "50.00", date(2026, 11, 23), now=now)
+    assert exc.value.field == "case_id"
+    assert count(DunningCase) == 1
     assert_chain_intact()
 
 
