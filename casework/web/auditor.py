@@ -98,3 +98,18 @@ def audit_trace_csv(case_id: int):
             ev.hash)])
     return Response(out.getvalue(), mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": f"attachment; filename=trace-{case.number}.csv"})
+
+
+@bp.get("/exports/<kind>.<fmt>")
+@roles("auditor", "supervisor")
+def export(kind: str, fmt: str):
+    """Cases, contacts, payments or histories as CSV/XLSX, limited to what the user may see."""
+    from flask import abort
+
+    from .. import exports
+
+    if kind not in exports.KINDS or fmt not in exports.FORMATS:
+        abort(404)
+    result = exports.export(kind, fmt, current_user)
+    return Response(result.data, mimetype=result.mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{result.filename}"'})

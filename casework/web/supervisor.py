@@ -128,9 +128,29 @@ def start_batch():
 
 
 def _batch(batch_id: int) -> DocumentBatch:
+    """A batch, if every case it covers is one the user may see."""
+    import sqlalchemy as sa
+
+    from ..models import Building, Document, DunningCase
+    from ..services.access import community_ids, visible_cases
+
     batch = db.session.get(DocumentBatch, batch_id)
     if batch is None:
         abort(404)
+    ids = set(batch.case_ids or [])
+    if batch.document_ids:
+        ids |= set(db.session.scalars(sa.select(Document.case_id).where(
+            Document.id.in_(batch.document_ids))))
+    if ids:
+        seen = db.session.scalar(sa.select(sa.func.count(DunningCase.id)).where(
+            DunningCase.id.in_(ids), visible_cases(current_user)))
+        if seen != len(ids):
+            abort(403)
+    allowed = community_ids(current_user)
+    if batch.building_id and allowed is not None:
+        building = db.session.get(Building, batch.building_id)
+        if building is None or building.community_id not in allowed:
+            abort(403)
     return batch
 
 

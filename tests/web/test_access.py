@@ -37,7 +37,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "web.start_batch": SUP, "web.batch": SUP | LEGAL, "web.batch_progress_fragment": SUP | LEGAL,
     "web.batch_download": SUP | LEGAL,
     "web.audit_search": AUDIT, "web.audit_chain": AUDIT, "web.audit_trace": AUDIT,
-    "web.audit_trace_csv": AUDIT,
+    "web.audit_trace_csv": AUDIT, "web.export": AUDIT | SUP,
     "web.admin_users": ADMIN, "web.admin_create_user": ADMIN, "web.admin_update_user": ADMIN,
     "web.admin_communities": ADMIN, "web.admin_create_community": ADMIN,
     "web.admin_add_building": ADMIN, "web.admin_policy": ADMIN, "web.admin_templates": ADMIN,
@@ -69,7 +69,8 @@ def _world(now):
     doc = db.session.scalars(db.select(Document)).first()
     ids = {"case_id": estate.case.id, "task_id": task.id, "document_id": doc.id,
            "batch_id": batch.id, "user_id": estate.collector2.id,
-           "community_id": estate.community.id, "event": "withdraw"}
+           "community_id": estate.community.id, "event": "withdraw", "kind": "cases",
+           "fmt": "csv"}
     return estate, ids
 
 

@@ -176,3 +176,18 @@ def test_starting_a_batch_without_redis_says_so(web, client, login, estate):
                     follow_redirects=True)
     assert "文书队列暂时无法连接" in r.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(CaseEvent.id))) >= 1
+
+
+def test_a_batch_of_another_communitys_cases_is_not_shown(web, client, login, estate):
+    from tests.factories import community, staff
+
+    other = community(code="LH", name="绿湖苑")
+    boss = staff("boss2", "supervisor", name="外小区组长")
+    boss.communities = [other]
+    batch = DocumentBatch(job_id="batch-o", kind="payment_demand", case_ids=[estate.case.id])
+    db.session.add(batch)
+    db.session.commit()
+    login(boss)
+    assert client.get(f"/batches/{batch.id}").status_code == 403
+    login(estate.supervisor)
+    assert client.get(f"/batches/{batch.id}").status_code == 200
