@@ -19,8 +19,20 @@ from workflows.dunning import FINAL_STATES
 
 from .extensions import db
 from .models import (
-    Building, CaseEvent, ChargeLine, CollectionTarget, ContactAttempt, Dispute, Document,
-    DunningCase, LitigationRecord, Payment, PaymentPlan, StaffUser, Task, Unit,
+    Building,
+    CaseEvent,
+    ChargeLine,
+    CollectionTarget,
+    ContactAttempt,
+    Dispute,
+    Document,
+    DunningCase,
+    LitigationRecord,
+    Payment,
+    PaymentPlan,
+    StaffUser,
+    Task,
+    Unit,
 )
 from .policy import merged
 from .services.access import visible_cases

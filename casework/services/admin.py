@@ -124,7 +124,8 @@ def create_community(code: str, name: str, address: str = "", city: str = "",
     _admin(user)
     code, name = (code or "").strip(), (name or "").strip()
     if not re.match(r"^[A-Za-z0-9_-]{1,32}$", code):
-        raise InvalidInput("code", "小区编码只能包含字母、数字、_ 和 -。", "Letters, digits, _ and -.")
+        raise InvalidInput("code", "小区编码只能包含字母、数字、_ 和 -。",
+                           "Letters, digits, _ and -.")
     if not name:
         raise InvalidInput("name", "请填写小区名称。", "Enter the community's name.")
     with transaction():
@@ -143,7 +144,8 @@ def add_building(community_id: int, name: str, user: StaffUser | None = None) ->
     _admin(user)
     name = (name or "").strip()
     if not name or len(name) > 32:
-        raise InvalidInput("building", "请填写楼栋名称（最多32个字符）。", "Enter a building name.")
+        raise InvalidInput("building", "请填写楼栋名称（最多32个字符）。",
+                           "Enter a building name.")
     with transaction():
         if db.session.get(Community, community_id) is None:
             raise NotFound("小区不存在。", "Unknown community.")

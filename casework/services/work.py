@@ -113,7 +113,8 @@ def update_litigation(case_id: int, user: StaffUser, *, court: str = "",
         raise InvalidInput("hearing_dates", "开庭日期不能早于立案日期。",
                            "A hearing cannot come before the filing.")
     if len(court) > 128 or len(court_case_number) > 64:
-        raise InvalidInput("court_case_number", "法院名称或案号过长。", "Court or number too long.")
+        raise InvalidInput("court_case_number", "法院名称或案号过长。",
+                           "The court or the case number is too long.")
     with transaction():
         case = get_case(case_id)
         if expected_version is not None and case.version != expected_version:

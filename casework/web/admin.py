@@ -80,7 +80,7 @@ def admin_update_user(user_id: int):
     return redirect(url_for("web.admin_users"))
 
 
-# -- communities -----------------------------------------------------------------------------------
+# -- communities ----------------------------------------------------------------------------------
 
 
 @bp.get("/admin/communities")
@@ -123,7 +123,7 @@ def admin_add_building(community_id: int):
     return redirect(url_for("web.admin_communities"))
 
 
-# -- policies --------------------------------------------------------------------------------------
+# -- policies -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -236,7 +236,7 @@ def admin_policy(community_id: int):
                            history=history), status
 
 
-# -- letter templates ------------------------------------------------------------------------------
+# -- letter templates -----------------------------------------------------------------------------
 
 
 @bp.route("/admin/templates", methods=["GET", "POST"])

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import (
-    abort, current_app, flash, redirect, render_template, request, send_file, url_for,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,12 +25,27 @@ from workflows.rules import COURT_ROUTES, DISPUTE_CATEGORIES, DISPUTE_OUTCOMES, 
 from .. import letters, queries, storage
 from ..extensions import db
 from ..models import (
-    CHANNELS, OUTCOMES, PERSONS, REASON_CLASSES, REASON_SUBS, TECHNIQUES, Document, DunningCase,
+    CHANNELS,
+    OUTCOMES,
+    PERSONS,
+    REASON_CLASSES,
+    REASON_SUBS,
+    TECHNIQUES,
+    Document,
+    DunningCase,
 )
 from ..policy import merged
 from ..services import (
-    InvalidInput, actor_of, assign, can_see, ensure_can_act, fire_event, gather, record_contact,
-    record_payment, reveal_phone,
+    InvalidInput,
+    actor_of,
+    assign,
+    can_see,
+    ensure_can_act,
+    fire_event,
+    gather,
+    record_contact,
+    record_payment,
+    reveal_phone,
 )
 from ..services.clock import SHANGHAI, local_date
 from ..services.errors import Forbidden
@@ -31,8 +53,17 @@ from . import bp, ladder
 from .access import ACTING, READERS, roles
 from .auth import safe_next
 from .forms import (
-    SERVICE_ERRORS, a_date, a_moment, amount, ensure_fresh, ids, localized,
-    optional, problem, text, web_now,
+    SERVICE_ERRORS,
+    a_date,
+    a_moment,
+    amount,
+    ensure_fresh,
+    ids,
+    localized,
+    optional,
+    problem,
+    text,
+    web_now,
 )
 
 INSTALLMENT_ROWS = 6

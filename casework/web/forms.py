@@ -14,7 +14,11 @@ from workflows.errors import TransitionNotAllowed, WorkflowError
 from ..models import utcnow
 from ..services.clock import SHANGHAI
 from ..services.errors import (
-    Conflict, Forbidden, InvalidInput, NotFound, ServiceError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
 )
 from . import labels
 from .fmt import is_zh

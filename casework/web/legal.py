@@ -13,7 +13,13 @@ from . import bp
 from .access import roles
 from .cases import load_case, render_case
 from .forms import (
-    SERVICE_ERRORS, a_date, ensure_fresh, localized, problem, text, web_now,
+    SERVICE_ERRORS,
+    a_date,
+    ensure_fresh,
+    localized,
+    problem,
+    text,
+    web_now,
 )
 
 

@@ -107,7 +107,7 @@ def daily():
                            day=day, today=today, names=queries.staff_names())
 
 
-# -- letter batches --------------------------------------------------------------------------------
+# -- letter batches -------------------------------------------------------------------------------
 
 
 @bp.post("/team/batches")

@@ -104,7 +104,7 @@ def test_the_search_finds_cases_by_number_or_debtor(web, client, login, estate):
     assert "没有找到案件" in client.get("/audit?q=李四").get_data(as_text=True)
 
 
-# -- admin -----------------------------------------------------------------------------------------
+# -- admin ----------------------------------------------------------------------------------------
 
 
 def test_an_admin_creates_deactivates_and_resets_an_account(web, client, login, estate):

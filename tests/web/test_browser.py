@@ -45,7 +45,8 @@ LETTER_POLICY = {
         "contact_person": "赵敏（客服主管）", "contact_phone": "0571-88880001",
     },
     "contract": {
-        "name": "《阳光花园前期物业服务合同》", "number": "YG-2019-0312", "signed_on": "2019-05-20",
+        "name": "《阳光花园前期物业服务合同》", "number": "YG-2019-0312",
+        "signed_on": "2019-05-20",
         "fee_clause": "第六条第二款", "rate_per_m2_month": "3.00", "service_start": "2019-06-01",
         "billing_cycle": "按月交纳，每月末前交清当月费用", "penalty_clause": "第十二条",
     },

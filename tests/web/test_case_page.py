@@ -95,7 +95,8 @@ def test_a_contact_error_names_the_field_and_keeps_what_was_typed(web, client, l
         reason_class="excuse", reason_sub="hardship", notes="", techniques="sympathy"))
     body = r.get_data(as_text=True)
     assert r.status_code == 422
-    assert "字段「沟通记录」" in body and 'aria-invalid="true" aria-describedby="err-notes"' in body
+    assert "字段「沟通记录」" in body
+    assert 'aria-invalid="true" aria-describedby="err-notes"' in body
     assert 'value="sympathy" checked' in body
     assert db.session.scalar(sa.select(sa.func.count(ContactAttempt.id))) == 0
 
@@ -204,7 +205,7 @@ def test_a_delivery_with_a_proof_file_is_stored_and_graded(web, client, login, e
     assert "等级 A" in body or "等级 A" in body.replace("&nbsp;", " ")
 
 
-# -- the statement ---------------------------------------------------------------------------------
+# -- the statement --------------------------------------------------------------------------------
 
 
 def _with_rate(estate, rate: str) -> None:

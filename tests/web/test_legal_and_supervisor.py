@@ -11,7 +11,11 @@ import sqlalchemy as sa
 from casework import services
 from casework.extensions import db
 from casework.models import (
-    CaseEvent, CollectionTarget, DocumentBatch, DunningCase, LitigationRecord,
+    CaseEvent,
+    CollectionTarget,
+    DocumentBatch,
+    DunningCase,
+    LitigationRecord,
 )
 from tests.conftest import NOW
 from tests.factories import case_events, fresh_case, walk
