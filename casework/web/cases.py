@@ -86,12 +86,17 @@ def load_case(case_id: int) -> DunningCase:
     return case
 
 
-def may_act(case: DunningCase) -> bool:
+def may_work(case: DunningCase) -> bool:
+    """The user may act on this case (its tasks too, even once it is closed)."""
     try:
         ensure_can_act(current_user, case)
     except Forbidden:
         return False
-    return case.is_open
+    return True
+
+
+def may_act(case: DunningCase) -> bool:
+    return case.is_open and may_work(case)
 
 
 @dataclass
@@ -143,7 +148,7 @@ def render_case(case: DunningCase, *, problem_=None, form=None, panel: str | Non
         money=queries.case_money([case.id], today)[case.id],
         places=queries.case_places([case.id]).get(case.id, []),
         actions=allowed_actions(case, facts) if acting else [],
-        acting=acting, timeline=queries.timeline(case),
+        acting=acting, working=may_work(case), timeline=queries.timeline(case),
         documents=queries.case_documents(case), downloads=can_download(case),
         plan=queries.open_plan(case), disputes=queries.disputes(case),
         tasks=queries.case_tasks(case), litigation=queries.litigation_record(case),

@@ -103,6 +103,12 @@ GRADES = {
     "B": _l("B: SMS delivery report"),
     "C": _l("C: posted notice or group message"),
 }
+DEBTOR_KINDS = {"owner": _l("Owner"), "tenant": _l("Tenant"), "co_owner": _l("Co-owner"),
+                "developer": _l("Developer")}
+PAY_CHANNELS = {"counter": _l("At the counter"), "bank_transfer": _l("Bank transfer"),
+                "bank": _l("Bank transfer"), "wechat_pay": _l("WeChat Pay"),
+                "wechat": _l("WeChat Pay"), "alipay": _l("Alipay"), "other": _l("Other")}
+PAY_CHOICES = ("counter", "bank_transfer", "wechat_pay", "alipay", "other")
 DISPATCH = {
     "ems": _l("EMS"), "hand": _l("By hand"), "registered_mail": _l("Registered mail"),
     "sms": _l("SMS"),

@@ -263,3 +263,22 @@ def test_the_statement_marks_periods_near_or_past_their_limitation(web, client, 
     login(estate.collector)
     body = page(client, estate.case.id)
     assert "已过时效" in body and "即将届满" in body
+
+
+def test_the_72_hour_visit_after_payment_can_be_done_on_the_closed_case(
+        web, client, login, estate):
+    from casework.models import Task
+
+    services.record_payment(estate.case.id, Decimal("1611.00"), date(2026, 11, 23),
+                            user=estate.collector, now=NOW)
+    task = db.session.scalars(sa.select(Task).where(Task.kind == "after_payment_visit")).one()
+    login(estate.collector)
+    body = page(client, estate.case.id)
+    assert "只读" in body and f'action="/tasks/{task.id}/done"' in body
+    queue = client.get("/queue").get_data(as_text=True)
+    assert f'action="/tasks/{task.id}/done"' in queue
+    done = client.post(f"/tasks/{task.id}/done", data={"note": "已回访，业主满意"})
+    assert done.status_code == 302
+    db.session.refresh(task)
+    assert task.status == "done"
+    assert case_events(estate.case.id, "task")[-1].payload["note"] == "已回访，业主满意"
