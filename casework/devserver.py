@@ -285,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     processes = selected(args)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("CASEWORK_SECURE_COOKIES", "0")  # plain http on 127.0.0.1: cookies must go
     bindir = os.path.dirname(sys.executable)  # `flask` of this virtualenv, activated or not
     env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
     runner = Runner(processes, env)
