@@ -32,7 +32,7 @@ from flask import current_app
 from workflows.dunning import STATE_IDS
 from workflows.errors import WorkflowError
 
-from . import contact_rules, services
+from . import contact_rules, letters, services
 from .extensions import db
 from .models import (
     ROLES,
@@ -73,6 +73,7 @@ STAFF_NAMES = {"cuifei1": "王丽娟", "cuifei2": "刘建军", "cuifei3": "陈�
                "fawu1": "赵敏", "fawu2": "周文博", "shenji": "孙静", "admin": "钱志远"}
 
 COMPANY = "示范物业服务有限公司"
+COLLECTORS = {"YGHY": ("cuifei1", "cuifei3"), "CHY": ("cuifei2", "cuifei3")}  # by community
 
 
 @dataclass(frozen=True)
@@ -195,11 +196,6 @@ COURT_ROUTES = ("payment_order", "small_claims", "pre_suit_mediation", "suit")
 
 
 LABELS = {"payment_demand": "物业费催缴通知书", "lawyer_letter": "律师函"}  # EMS 内件品名
-
-try:  # rendering and dispatching letters (casework.letters), where the installation has it
-    from . import letters as LETTERS  # noqa: N812
-except ImportError:  # pragma: no cover
-    LETTERS = None
 
 
 class IncompleteDemo(click.ClickException):
@@ -422,8 +418,7 @@ class Estate:
         counts.append(units - sum(counts))
         for site, count in zip(SITES, counts, strict=True):
             self._community(site, count)
-        collectors = {"YGHY": ("cuifei1", "cuifei3"), "CHY": ("cuifei2", "cuifei3")}
-        for code, names in collectors.items():
+        for code, names in COLLECTORS.items():
             for name in names:
                 db.session.execute(staff_community.insert().values(
                     staff_id=self.staff[name].id, community_id=self.communities[code].id))
@@ -471,8 +466,7 @@ class Estate:
                     tenant = self.debtor(site, unit, "tenant", rng.randint(60, since))
                     tenant.household_notes = (f"承租人，租赁合同约定由承租人缴纳物业费；"
                                               f"业主{owner.name}。")
-                    if hasattr(tenant, "owner_name"):
-                        tenant.owner_name = owner.name
+                    tenant.owner_name = owner.name  # jointly liable; the letters name them
                     db.session.flush()
                     self._payers.append(self.payer(site, community, tenant, [unit]))
                 else:
@@ -484,8 +478,7 @@ class Estate:
               units: list[Unit]) -> Payer:
         monthly = sum((monthly_fee(unit.area, site.rate) for unit in units), Decimal("0.00"))
         building_no = int(units[0].building.name.rstrip("栋"))
-        collector = {"YGHY": ("cuifei1", "cuifei3"), "CHY": ("cuifei2", "cuifei3")}[site.code][
-            (building_no + 1) % 2]
+        collector = COLLECTORS[site.code][(building_no + 1) % 2]  # split by building
         label = "、".join(f"{u.building.name}{u.number}室" for u in units)
         return Payer(debtor.id, debtor.name, site, community.id, [u.id for u in units], label,
                      monthly, collector, {u.id: monthly_fee(u.area, site.rate) for u in units})
@@ -522,8 +515,7 @@ def policy_data(site: Site) -> dict[str, Any]:
     blocks = {"company": {**LETTER_COMPANY, "number_prefix": site.code + "-"},
               "contract": site.contract, "law_firm": LETTER_FIRM}
     for block, values in blocks.items():
-        if isinstance(data.get(block), dict):  # policies before letters have no such blocks
-            data[block] = {**data[block], **values}
+        data[block] = {**data.get(block, {}), **values}
     return data
 
 
@@ -772,8 +764,7 @@ class CaseRun:
 
     def do_assign(self, step: Step) -> None:
         self._bill()
-        site = self.p.site.code
-        choices = {"YGHY": ("cuifei1", "cuifei3"), "CHY": ("cuifei2", "cuifei3")}[site]
+        choices = COLLECTORS[self.p.site.code]
         if step.args.get("other"):
             choices = tuple(c for c in choices if c != self.collector)
         self.collector = self.rng.choice(choices)
@@ -844,12 +835,10 @@ class CaseRun:
 
     def _render_new(self) -> None:
         """Render the letters the last command made, as the worker would have done then."""
-        if LETTERS is None:
-            return
         for doc_id in db.session.scalars(sa.select(Document.id).where(
                 Document.case_id == self.case_id, Document.status == "pending")):
             try:
-                LETTERS.render_stored(doc_id)
+                letters.render_stored(doc_id)
             except Exception as exc:  # noqa: BLE001  a letter problem must not stop the demo
                 db.session.rollback()
                 log.warning("demo letter %s not rendered: %s", doc_id, exc)
@@ -861,13 +850,12 @@ class CaseRun:
         doc = db.session.scalars(sa.select(Document).where(
             Document.case_id == self.case_id, Document.kind == kind)
             .order_by(Document.id.desc())).first()
-        if LETTERS is None or doc is None or doc.status != "rendered" or \
-                not hasattr(LETTERS, "record_dispatch"):
-            return
+        if doc is None or doc.status != "rendered":
+            return  # a letter that failed to render is not sent
         later = self.clock + timedelta(minutes=self.rng.randint(20, 150))
         if local_date(later) == self.today and later <= self.limit:
             self.clock = later
-        LETTERS.record_dispatch(doc.id, user, channel, tracking, LABELS[kind], now=self.clock)
+        letters.record_dispatch(doc.id, user, channel, tracking, LABELS[kind], now=self.clock)
 
     def do_contact(self, step: Step) -> None:
         a = step.args
