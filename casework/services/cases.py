@@ -22,7 +22,7 @@ from .access import actor_of, can_see, ensure_can_act
 from .effects import EFFECTS
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .facts import gather
-from .schedule import reschedule
+from . import schedule
 from .uow import transaction
 
 
@@ -95,7 +95,7 @@ def _open_case(debtor_id: int, community_id: int, ids: list[int], actor: Actor,
     for line in lines:
         line.case_id = case.id
     db.session.expire(case, ["charge_lines"])
-    reschedule(case, now)
+    schedule.request(case, now)
     return case
 
 
@@ -133,7 +133,7 @@ def fire_in_transaction(case: DunningCase, event: str, actor: Actor,
     if not case.is_open:
         case.closed_at = now
         _cancel_open_tasks(case, keep_kinds=("after_payment_visit",))
-    reschedule(case, now)
+    schedule.request(case, now)
 
 
 def normalize(params: Mapping[str, Any]) -> dict[str, Any]:

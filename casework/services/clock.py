@@ -20,9 +20,27 @@ def local_date(moment: datetime) -> date:
 
 
 def working_calendar() -> WorkingCalendar:
-    """The calendar with the admins' holiday table laid over chinesecalendar."""
-    rows = db.session.execute(sa.select(Holiday.day, Holiday.is_workday)).all()
-    return WorkingCalendar(overrides={day: workday for day, workday in rows})
+    """The calendar with the admins' holiday table laid over chinesecalendar.
+
+    Read once per session (a request, a job) and dropped when a holiday row changes.
+    """
+    cached = db.session.info.get("working_calendar")
+    if cached is None:
+        rows = db.session.execute(sa.select(Holiday.day, Holiday.is_workday)).all()
+        cached = WorkingCalendar(overrides={day: workday for day, workday in rows})
+        db.session.info["working_calendar"] = cached
+    return cached
+
+
+@sa.event.listens_for(sa.orm.Session, "before_flush")
+def _forget_calendar(session, _context, _instances) -> None:
+    if any(isinstance(obj, Holiday) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop("working_calendar", None)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_rollback")
+def _forget_calendar_on_rollback(session) -> None:
+    session.info.pop("working_calendar", None)
 
 
 def add_years(d: date, years: int) -> date:

@@ -39,6 +39,15 @@ def current_document(case: DunningCase, kind: str) -> Document | None:
         Document.case_id == case.id, Document.kind == kind).order_by(Document.id.desc())).first()
 
 
+def current_documents(case: DunningCase, kinds: tuple[str, ...]) -> list[Document | None]:
+    """The newest document of each kind, in one query."""
+    newest: dict[str, Document] = {}
+    for doc in db.session.scalars(sa.select(Document).where(
+            Document.case_id == case.id, Document.kind.in_(kinds)).order_by(Document.id)):
+        newest[doc.kind] = doc
+    return [newest.get(kind) for kind in kinds]
+
+
 def gather(case: DunningCase, now: datetime) -> CaseFacts:
     """The facts the guards of every event read, computed in a handful of queries."""
     today = local_date(now)
@@ -46,12 +55,14 @@ def gather(case: DunningCase, now: datetime) -> CaseFacts:
     lines = open_lines(case)
     total = sum((line.balance for line in lines), ZERO)
     claimable = sum((line.balance for line in lines if not line.time_barred(today)), ZERO)
-    attempts = db.session.scalar(sa.select(sa.func.count(ContactAttempt.id)).where(
-        ContactAttempt.case_id == case.id, ContactAttempt.outcome.in_(DOCUMENTED_OUTCOMES)))
-    disputes = db.session.scalar(sa.select(sa.func.count(Dispute.id)).where(
-        Dispute.case_id == case.id, Dispute.status == "open"))
-    demand = current_document(case, "payment_demand")
-    letter = current_document(case, "lawyer_letter")
+    attempts, disputes, in_default = db.session.execute(sa.select(
+        sa.select(sa.func.count(ContactAttempt.id)).where(
+            ContactAttempt.case_id == case.id, ContactAttempt.outcome.in_(DOCUMENTED_OUTCOMES))
+        .scalar_subquery(),
+        sa.select(sa.func.count(Dispute.id)).where(
+            Dispute.case_id == case.id, Dispute.status == "open").scalar_subquery(),
+        _default_query(case, today, policy["grace_days"]).scalar_subquery())).one()
+    demand, letter = current_documents(case, ("payment_demand", "lawyer_letter"))
     debtor = case.debtor
     return CaseFacts(
         today=today, now=now, outstanding=total, claimable=claimable,
@@ -64,14 +75,17 @@ def gather(case: DunningCase, now: datetime) -> CaseFacts:
         demand_deadline=demand.deadline if demand and demand.delivered_on else None,
         letter_deadline=letter.deadline if letter and letter.delivered_on else None,
         legal_requested_by=case.legal_requested_by_id,
-        plan_in_default=plan_in_default(case, today, policy["grace_days"]),
+        plan_in_default=bool(in_default),
     )
+
+
+def _default_query(case: DunningCase, today, grace_days: int):
+    limit = today - timedelta(days=grace_days)
+    return sa.select(sa.func.count(Installment.id)).join(PaymentPlan).where(
+        PaymentPlan.case_id == case.id, PaymentPlan.status == "active",
+        Installment.due_date < limit, Installment.paid_amount < Installment.amount)
 
 
 def plan_in_default(case: DunningCase, today, grace_days: int) -> bool:
     """An installment of the active plan is unpaid more than the grace days after it fell due."""
-    limit = today - timedelta(days=grace_days)
-    return bool(db.session.scalar(
-        sa.select(sa.func.count(Installment.id)).join(PaymentPlan).where(
-            PaymentPlan.case_id == case.id, PaymentPlan.status == "active",
-            Installment.due_date < limit, Installment.paid_amount < Installment.amount)))
+    return bool(db.session.scalar(_default_query(case, today, grace_days)))

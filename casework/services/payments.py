@@ -19,7 +19,7 @@ from .access import actor_of, ensure_can_act
 from .cases import _open_case, get_case, settle_if_nothing_owed
 from .clock import local_date
 from .errors import InvalidInput
-from .schedule import reschedule
+from . import schedule
 from .uow import transaction
 
 ZERO = Decimal("0.00")
@@ -107,7 +107,7 @@ def record_payment_in_transaction(case_id: int, amount, paid_on: date, *,
         "allocations": [{"charge_line_id": line.id, "amount": part} for line, part in parts],
         "unallocated": payment.unallocated, "limitation_reset": reset}, at=now)
     if not settle_if_nothing_owed(case, now):
-        reschedule(case, now)
+        schedule.request(case, now)
     return payment
 
 
@@ -153,7 +153,7 @@ def reverse_payment(payment_id: int, reason: str, user: StaffUser | None = None,
         db.session.flush()
         if case.is_open:
             recount_installments(case)
-            reschedule(case, now)
+            schedule.request(case, now)
         if not case.is_open and touched:  # nothing to reopen if it paid no period
             for line in touched:
                 line.case_id = None

@@ -117,3 +117,19 @@ def reschedule(case: DunningCase, now: datetime) -> None:
             db.session.add(Timer(case_id=case.id, kind=w.kind, key=key, due_at=w.due_at,
                                  expected_state=w.expected_state, payload=w.payload,
                                  created_at=now))
+
+
+def request(case: DunningCase, now: datetime) -> None:
+    """Ask for `reschedule(case)` once, just before the current transaction commits."""
+    db.session.info.setdefault("reschedule", {})[case.id] = (case, now)
+
+
+def run_requested() -> None:
+    """Reschedule every case the transaction touched (called by services.uow.transaction)."""
+    pending = db.session.info.pop("reschedule", {})
+    for case, now in pending.values():
+        reschedule(case, now)
+
+
+def drop_requested() -> None:
+    db.session.info.pop("reschedule", None)

@@ -16,7 +16,8 @@ from ..models import ChargeLine, DunningCase, Task, Timer
 from .cases import add_task, fire_in_transaction
 from .facts import gather
 from .messages import queue_message, reminder_text
-from .schedule import ANY_OPEN, reschedule
+from . import schedule
+from .schedule import ANY_OPEN
 from .uow import transaction
 
 log = logging.getLogger("casework.timers")
@@ -124,7 +125,7 @@ def run_timer(timer_id: int, now: datetime) -> str:
                 timer.status, timer.result = "skipped", f"case is in {case.state}"
                 return timer.result
             timer.result = ACTIONS[timer.kind](case, timer, now)[:200]
-            reschedule(case, now)
+            schedule.request(case, now)
             return timer.result
     except Exception as exc:  # one broken case must not block the rest
         log.exception("timer %s failed", timer_id)

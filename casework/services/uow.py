@@ -25,9 +25,13 @@ def after_commit(hook: Callable[[], None]) -> None:
 @contextmanager
 def transaction() -> Iterator[None]:
     """The unit of work: everything inside commits together or not at all."""
+    from .schedule import drop_requested, run_requested
+
     _after_commit.clear()
+    drop_requested()
     try:
         yield
+        run_requested()
         db.session.commit()
     except StaleDataError as exc:
         db.session.rollback()
@@ -44,6 +48,7 @@ def transaction() -> Iterator[None]:
         raise
     except BaseException:
         db.session.rollback()
+        drop_requested()
         raise
     hooks = list(_after_commit)
     _after_commit.clear()
