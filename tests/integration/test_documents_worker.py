@@ -27,6 +27,7 @@ from casework.extensions import db
 from casework.models import Building, Document, DocumentBatch, DunningCase, Unit
 from casework.sweep import sweep
 from documents.render import docx_text, find_office
+from tests.redis_db import dedicated_redis
 from tests.factories import debtor, two_contacts
 from tests.integration.test_letters import HOSTILE_NAME, use_letter_policy
 
@@ -39,18 +40,9 @@ WORKER_TIMEOUT = 180
 
 @pytest.fixture
 def redis_conn(app):
-    conn = Redis.from_url(REDIS_URL)
-    try:
-        conn.ping()
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI: {exc}")
-        pytest.skip(f"Redis unreachable ({exc}); CI runs these")
-    conn.flushdb()
-    app.config["REDIS_URL"] = REDIS_URL
-    yield conn
-    conn.flushdb()
-    conn.close()
+    with dedicated_redis(REDIS_URL) as conn:
+        app.config["REDIS_URL"] = REDIS_URL
+        yield conn
 
 
 def run_worker(app, tmp_path, **extra: str) -> str:

@@ -6,12 +6,9 @@ sleeps. Redis db 13 is flushed before and after each test (CASEWORK_TEST_REDIS_U
 
 from __future__ import annotations
 
-import fcntl
 import os
-import re
 import subprocess
 import sys
-import tempfile
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +23,7 @@ from casework.extensions import db
 from casework.models import CaseEvent, ContactAttempt, Task, Timer
 from casework.services import timers as timer_service
 from casework.sweep import sweep
+from tests.redis_db import dedicated_redis
 from tests.integration.test_timers import (
     chain_intact,
     messages,
@@ -45,24 +43,9 @@ WORKER_TIMEOUT = 90
 
 @pytest.fixture
 def redis_conn():
-    """The dedicated Redis db, flushed before and after. Test runs on one machine (several
-    developers, or CI beside them) take turns through a file lock: a worker of another run
-    would otherwise take this run's jobs to its own database."""
-    lock_path = Path(tempfile.gettempdir()) / (
-        "casework-test-redis-" + re.sub(r"\W+", "_", REDIS_URL) + ".lock")
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        conn = Redis.from_url(REDIS_URL)
-        try:
-            conn.ping()
-        except Exception as exc:  # noqa: BLE001
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
-        conn.flushdb()
-        try:
-            yield conn
-        finally:
-            conn.flushdb()
-            conn.close()
+    """The dedicated Redis db, taken in turn by the test runs on this machine."""
+    with dedicated_redis(REDIS_URL) as conn:
+        yield conn
 
 
 @pytest.fixture

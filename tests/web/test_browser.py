@@ -31,6 +31,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 
+if os.environ.get("CI") == "true" and not (shutil.which(CHROMIUM) or os.path.exists(CHROMIUM)):
+    pytest.fail(f"no Chromium at {CHROMIUM} under CI (.ci/run installs it)", pytrace=False)
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
