@@ -117,7 +117,10 @@ def test_twenty_thousand_due_timers_by_two_workers(tmp_path):
                                          .group_by(Timer.status)).all())
         states = dict(db.session.execute(sa.text(
             "select state, count(*) from dunning_case group by state")).all())
+        db.session.remove()
+        db.engine.dispose()
     redis.flushdb()
+    redis.close()
     rate, floor_rate = N / elapsed, N / floor_seconds
     record("Durable timers (issue 3)", [
         f"{N:,} due `escalate_follow_up` timers on PostgreSQL, swept in {len(result.jobs)} "
