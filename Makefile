@@ -58,8 +58,7 @@ test-postgres: $(STAMP)
 	@$(call pytest_step,database tests on PostgreSQL,$(POSTGRES_RUN))
 
 bench: $(STAMP)
-	@if [ -d tests/perf ]; then $(PYTEST) -q tests/perf; \
-	else echo "no benchmarks yet (tests/perf)"; fi
+	@$(call pytest_step,benchmarks (results in docs/PERFORMANCE.md),$(PYTEST) -q -m bench tests/perf)
 
 lint:
 	@if [ -x $(BIN)/ruff ]; then $(BIN)/ruff check .; \
