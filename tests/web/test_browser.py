@@ -24,7 +24,7 @@ from casework import letters, services
 from casework.extensions import db
 from casework.models import Document, DunningCase, Policy
 from tests.conftest import NOW
-from tests.factories import fresh_case, make_estate, walk
+from tests.factories import LETTER_POLICY, fresh_case, make_estate, walk
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -37,27 +37,6 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-LETTER_POLICY = {
-    "company": {
-        "full_name": "杭州示范物业服务有限公司", "address": "浙江省杭州市西湖区文三路100号",
-        "phone": "0571-88880000", "legal_representative": "陈志刚",
-        "credit_code": "91330106MA2XXXXX0Q", "bank_name": "中国工商银行杭州文三路支行",
-        "account_number": "1202021109001234567",
-        "payment_channels": ["物业服务中心前台：阳光花园1栋底商，工作日9:00—17:30"],
-        "contact_person": "赵敏（客服主管）", "contact_phone": "0571-88880001",
-    },
-    "contract": {
-        "name": "《阳光花园前期物业服务合同》", "number": "YG-2019-0312",
-        "signed_on": "2019-05-20",
-        "fee_clause": "第六条第二款", "rate_per_m2_month": "3.00", "service_start": "2019-06-01",
-        "billing_cycle": "按月交纳，每月末前交清当月费用", "penalty_clause": "第十二条",
-    },
-    "law_firm": {
-        "name": "浙江明信律师事务所", "address": "浙江省杭州市上城区钱江路58号",
-        "phone": "0571-86660000", "lawyer_name": "孙立平", "lawyer_license": "13301201810000000",
-        "lawyer_phone": "0571-86660018",
-    },
-}
 
 
 class Server:
