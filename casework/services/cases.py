@@ -99,17 +99,24 @@ def _open_case(debtor_id: int, community_id: int, ids: list[int], actor: Actor,
     return case
 
 
+def case_to_change(case_id: int, user: StaffUser | None,
+                   expected_version: int | None = None) -> DunningCase:
+    """Load a case for a change by `user`, refusing a stale form and someone not allowed."""
+    case = get_case(case_id)
+    if expected_version is not None and case.version != expected_version:
+        raise Conflict("该案件已被其他人修改，请刷新后重试。",
+                       "The case changed since you loaded it; reload and retry.")
+    ensure_can_act(user, case)
+    return case
+
+
 def fire_event(case_id: int, event: str, user: StaffUser | None = None,
                params: Mapping[str, Any] | None = None, now: datetime | None = None,
                expected_version: int | None = None) -> DunningCase:
     """Fire a workflow event as a staff user (None: the system), in one transaction."""
     now = now or utcnow()
     with transaction():
-        case = get_case(case_id)
-        if expected_version is not None and case.version != expected_version:
-            raise Conflict("该案件已被其他人修改，请刷新后重试。",
-                           "The case changed since you loaded it; reload and retry.")
-        ensure_can_act(user, case)
+        case = case_to_change(case_id, user, expected_version)
         fire_in_transaction(case, event, actor_of(user), params or {}, now)
     return case
 

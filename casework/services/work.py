@@ -11,8 +11,8 @@ from workflows.rules import COURT_ROUTES
 from .. import audit
 from ..extensions import db
 from ..models import CollectionTarget, LitigationRecord, StaffUser, Task, money, utcnow
-from .access import actor_of, can_see, ensure_can_act
-from .cases import get_case
+from .access import actor_of, can_see
+from .cases import case_to_change
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .uow import transaction
 
@@ -116,11 +116,7 @@ def update_litigation(case_id: int, user: StaffUser, *, court: str = "",
         raise InvalidInput("court_case_number", "法院名称或案号过长。",
                            "The court or the case number is too long.")
     with transaction():
-        case = get_case(case_id)
-        if expected_version is not None and case.version != expected_version:
-            raise Conflict("该案件已被其他人修改，请刷新后重试。",
-                           "The case changed since you loaded it; reload and retry.")
-        ensure_can_act(user, case)
+        case = case_to_change(case_id, user, expected_version)
         if not user.has_role("legal"):
             raise Forbidden("只有法务人员可以登记诉讼进展。", "Only a legal officer may do this.")
         if case.litigation_route not in COURT_ROUTES:
