@@ -140,6 +140,9 @@ def fire_in_transaction(case: DunningCase, event: str, actor: Actor,
     if not case.is_open:
         case.closed_at = now
         _cancel_open_tasks(case, keep_kinds=("after_payment_visit",))
+        from .reviews import ask_for_review
+
+        ask_for_review(case, now)
     schedule.request(case, now)
 
 
@@ -232,10 +235,10 @@ def reveal_phone(case_id: int, user: StaffUser, now: datetime | None = None) -> 
 
 def add_task(case: DunningCase, kind: str, title: str, due_at: datetime, *,
              assignee_id: int | None = None, role: str | None = None, priority: int = 0,
-             dedupe_key: str | None = None) -> Task:
+             dedupe_key: str | None = None, created_at: datetime | None = None) -> Task:
     task = Task(case_id=case.id, kind=kind, title=title, due_at=due_at, assignee_id=assignee_id,
                 candidate_role=role, priority=priority, dedupe_key=dedupe_key,
-                created_at=utcnow())
+                created_at=created_at or utcnow())
     db.session.add(task)
     return task
 

@@ -930,7 +930,9 @@ def test_closing_a_case_cancels_its_open_work(estate, now, event, user, final):
                         now=now + timedelta(days=31))
     case = services.get_case(cid)
     assert (case.state, case.closed_at) == (final, now + timedelta(days=31))
-    assert count(Task, case_id=cid, status="open") == 0
+    # the old work is cancelled; the only open task asks for the outcome review (结果评估)
+    assert [t.kind for t in db.session.scalars(sa.select(Task).where(
+        Task.case_id == cid, Task.status == "open"))] == ["outcome_review"]
     for late in ("settle", "start_outreach", "raise_dispute"):
         with pytest.raises(TransitionNotAllowed):
             services.fire_event(cid, late, estate.supervisor,
