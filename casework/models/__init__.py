@@ -9,6 +9,7 @@ from .case import (
 from .documents import BUILTIN_VERSION, DocumentBatch, TemplateVersion
 from .estate import Building, Community, ContactChannel, Debtor, Holiday, Unit
 from .ledger import ChargeLine, Installment, Payment, PaymentAllocation, PaymentPlan
+from .review import REVIEW_STATUSES, OutcomeReview  # noqa: F401
 from .staff import ROLE_LABELS, ROLES, StaffUser, staff_community
 from .timers import TIMER_STATUSES, OutboxMessage, Timer
 from .types import Fixed, Money, UTCDateTime, money, utcnow
