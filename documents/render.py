@@ -3,15 +3,19 @@
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from docx import Document
 from docxtpl import DocxTemplate
-from jinja2 import Environment, StrictUndefined, TemplateError, UndefinedError
+from jinja2 import Environment, StrictUndefined, Template, TemplateError, UndefinedError
 
 from documents.batch import stable_zip
 from documents.contexts import TEMPLATES, build_context, sample_facts
@@ -44,8 +48,149 @@ def _environment() -> Environment:
     return Environment(autoescape=True, undefined=StrictUndefined)
 
 
+# -- compiled templates, cached per process -------------------------------------------------------
+#
+# docxtpl turns the document XML into one Jinja template on every render() (XML clean-up by
+# regular expressions, then a Jinja compile): about half of a letter's time. A DocxTemplate
+# cannot be rendered twice (docxtpl #433: render and save a fresh Document each time), so
+# the cache keeps what does not depend on the letter - the template's bytes and its compiled
+# Jinja templates (body, headers, footers) - and every render opens a fresh Document from
+# those bytes. Key: the file's path, size and mtime (a rebuilt template is compiled again),
+# or the sha256 of uploaded bytes.
+
+_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    data: bytes
+    body: Template
+    parts: dict[str, tuple[Template, str]]  # header/footer part name -> (template, encoding)
+
+
+class _CompiledEnvironment(Environment):
+    """The letter environment, remembering templates compiled from the same source text
+    (the core properties: title, subject, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__(autoescape=True, undefined=StrictUndefined)
+        self._compiled: dict[str, Template] = {}
+
+    def from_string(self, source, globals=None, template_class=None):  # noqa: A002
+        if globals is not None or template_class is not None or not isinstance(source, str):
+            return super().from_string(source, globals, template_class)
+        template = self._compiled.get(source)
+        if template is None:
+            template = self._compiled[source] = super().from_string(source)
+        return template
+
+
+_lock = threading.Lock()
+_cache: OrderedDict[tuple, _Compiled] = OrderedDict()
+_env = _CompiledEnvironment()  # compiled templates render safely from any thread
+
+
+def _cache_key(source: Source) -> tuple:
+    if isinstance(source, bytes):
+        return ("bytes", hashlib.sha256(source).digest())
+    path = Path(_open(source))  # a kind or a path
+    stat = path.stat()
+    return ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+class _LetterTemplate(DocxTemplate):
+    """A DocxTemplate on a fresh Document whose XML parts come precompiled."""
+
+    def __init__(self, compiled: _Compiled) -> None:
+        super().__init__(io.BytesIO(compiled.data))
+        self._compiled = compiled
+
+    def _finish(self, template: Template, part: Any, context: Mapping[str, Any]) -> str:
+        # what DocxTemplate.render_xml_part does after its compile, on the compiled template
+        self.current_rendering_part = part
+        xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", template.render(context))
+        xml = (xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%")
+               .replace("%_}", "%}"))
+        return self.resolve_listing(xml)
+
+    def build_xml(self, context, jinja_env=None):
+        return self._finish(self._compiled.body, self.docx._part, context)
+
+    def build_headers_footers_xml(self, context, uri, jinja_env=None):
+        for rel_key, part in self.get_headers_footers(uri):
+            template, encoding = self._compiled.parts[str(part.partname)]
+            yield rel_key, self._finish(template, part, context).encode(encoding)
+
+
+def _compile(data: bytes) -> _Compiled:
+    """Patch and compile each XML part once, as DocxTemplate.render would on every call."""
+    probe = DocxTemplate(io.BytesIO(data))
+    probe.init_docx()
+
+    def compiled(xml: str) -> Template:
+        xml = re.sub(r"<w:p([ >])", r"\n<w:p\1", probe.patch_xml(xml))
+        return Environment.from_string(_env, xml)  # not remembered by source: held here
+
+    body = compiled(probe.get_xml())
+    parts = {}
+    for uri in (DocxTemplate.HEADER_URI, DocxTemplate.FOOTER_URI):
+        for _, part in probe.get_headers_footers(uri):
+            xml = probe.get_part_xml(part)
+            parts[str(part.partname)] = (compiled(xml), probe.get_headers_footers_encoding(xml))
+    return _Compiled(data=data, body=body, parts=parts)
+
+
+def compiled_template(source: Source) -> _Compiled:
+    """The cached compiled template of a kind, a path or uploaded bytes."""
+    key = _cache_key(source)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    if isinstance(source, bytes):
+        data = source
+    else:
+        data = Path(_open(source)).read_bytes()
+    entry = _compile(data)
+    with _lock:
+        _cache[key] = entry
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return entry
+
+
+def warm_templates(kinds: Sequence[str] = tuple(TEMPLATES)) -> None:
+    """Compile the shipped templates now, e.g. in a worker before it forks its jobs."""
+    for kind in kinds:
+        compiled_template(kind)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered letter: its .docx bytes and its text (as `docx_text` reads it back)."""
+
+    data: bytes
+    text: str
+
+
+def render_letter(kind_or_path: Source, context: Mapping[str, Any]) -> Rendered:
+    """Render a template (kind, path or bytes) from the per-process cache, autoescaped."""
+    template = _LetterTemplate(compiled_template(kind_or_path))
+    template.render(dict(context), jinja_env=_env, autoescape=True)
+    text = _document_text(template.docx)
+    out = io.BytesIO()
+    template.save(out)
+    return Rendered(stable_zip(out.getvalue()), text)
+
+
 def render_docx(kind_or_path: Source, context: Mapping[str, Any]) -> bytes:
     """Render a template (kind, path or bytes), autoescaped; same input gives the same bytes."""
+    return render_letter(kind_or_path, context).data
+
+
+def render_uncached(kind_or_path: Source, context: Mapping[str, Any]) -> bytes:
+    """The same letter by plain docxtpl (parse and compile the template on this call)."""
     template = DocxTemplate(_open(kind_or_path))
     template.render(dict(context), jinja_env=_environment(), autoescape=True)
     out = io.BytesIO()
@@ -82,7 +227,10 @@ def _block_lines(container: Any) -> list[str]:
 
 def docx_text(source: Source) -> str:
     """All text of a .docx in reading order: body paragraphs, table cells, headers, footers."""
-    document = Document(_open(source))
+    return _document_text(Document(_open(source)))
+
+
+def _document_text(document: Any) -> str:
     lines = _block_lines(document)
     for section in document.sections:
         for part in (section.header, section.footer):

@@ -5,17 +5,22 @@ credit records or criminal law, time-barred periods only as a voluntary request.
 """
 
 from docx.document import Document as DocumentObject
+from docx.shared import Pt
 
 from documents.docx_kit import RIGHT, line, loop_table, para, tag
 
+# 16 cm of A4 text width. Amounts up to ¥99,999,999.99 and dates such as 2025年10月15日 stay
+# on one line at 9 pt (小五) even in DejaVu Serif, the widest stand-in LibreOffice may use for
+# Times New Roman; period labels and fee types may wrap.
 PERIOD_COLUMNS = [
-    ("期间", "{{ p.label }}", 3.4),
-    ("费用类型", "{{ p.fee_type }}", 2.5),
-    ("应缴日期", "{{ p.due_date }}", 3.3),
-    ("应缴金额", "{{ p.amount_due }}", 2.3),
-    ("已缴金额", "{{ p.amount_paid }}", 2.3),
-    ("欠费余额", "{{ p.balance }}", 2.3),
+    ("期间", "{{ p.label }}", 2.6),
+    ("费用类型", "{{ p.fee_type }}", 1.9),
+    ("应缴日期", "{{ p.due_date }}", 3.1),
+    ("应缴金额", "{{ p.amount_due }}", 2.8),
+    ("已缴金额", "{{ p.amount_paid }}", 2.8),
+    ("欠费余额", "{{ p.balance }}", 2.8),
 ]
+PERIOD_SIZE = Pt(9)
 PERIOD_TOTALS = [
     "合计",
     "",
@@ -52,7 +57,7 @@ def tenant_note(doc: DocumentObject, debtor: str) -> None:
 def arrears(doc: DocumentObject, debtor: str, creditor: str) -> None:
     """Every unpaid period within limitation, the principal and the penalty or reservation."""
     para(doc, f"经核对，截至{{{{ statement_date }}}}（对账日），{debtor}尚欠下列各期费用：")
-    loop_table(doc, PERIOD_COLUMNS, "for p in periods", PERIOD_TOTALS)
+    loop_table(doc, PERIOD_COLUMNS, "for p in periods", PERIOD_TOTALS, size=PERIOD_SIZE)
     para(doc, "以上欠费本金合计{{ principal }}（人民币{{ principal_capital }}）。")
     tag(doc, "{%p if has_penalty %}")
     para(
@@ -72,7 +77,7 @@ def barred(doc: DocumentObject, intro: str, after: str = "") -> None:
     """Time-barred periods, apart from the claim and worded so nothing is enforced (B4)."""
     tag(doc, "{%p if has_barred %}")
     para(doc, intro)
-    loop_table(doc, PERIOD_COLUMNS, "for p in barred_periods")
+    loop_table(doc, PERIOD_COLUMNS, "for p in barred_periods", size=PERIOD_SIZE)
     para(doc, "上述期间费用合计{{ barred_total }}（人民币{{ barred_total_capital }}）。" + after)
     tag(doc, "{%p endif %}")
 
