@@ -4,8 +4,8 @@ One file is one transaction: every row is validated first and any error refuses 
 (nothing is written; the error report names row, column, value and reason). A dry run shows
 what would change. Charge lines carry a stable key (community|building|unit|fee type|period),
 so importing the same file again changes nothing, and a new period of a known unit joins the
-debtor's open case. Cases are opened through the same service as everywhere
-(`services.cases._open_case`), for the overdue unpaid periods of each debtor; a higher 实收 on a
+debtor's open case. Cases are opened through the same service as everywhere, in one batch
+(`services.cases.open_cases`), for the overdue unpaid periods of each debtor; a higher 实收 on a
 line already in an open case is recorded as a payment through `record_payment_in_transaction`.
 """
 
@@ -43,7 +43,7 @@ from ..models import (
 )
 from ..policy import default_policy
 from ..services.access import actor_of
-from ..services.cases import _open_case
+from ..services.cases import CaseRequest, open_cases
 from ..services.clock import limitation_expiry, local_date
 from ..services.errors import Forbidden, InvalidInput, ServiceError
 from ..services.payments import record_payment_in_transaction
@@ -687,7 +687,6 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
     today = plan.today
     actor = actor_of(user)
     company = current_app.config.get("COMPANY_NAME", "")
-    case_ids: list[int] = []
     if progress:
         progress("writing", 0, len(plan.new_lines))
     with transaction():
@@ -764,22 +763,15 @@ def apply(plan: Plan, user: StaffUser | None, now: datetime,
                 case_id, delta, today, channel="ledger_import",
                 external_id=f"ledger:{ref}:{r.amount_paid}"[:128], designated=[charge_line_id],
                 user=None, now=now)
-        # what _open_case looks up for every case, loaded once into the session's identity map
-        keep = list(db.session.scalars(sa.select(Debtor).where(_member(Debtor.id, sorted(
-            {debtor_id.get(d, d) for d, _ in plan.candidates}))))) if plan.candidates else []
-        keep += list(db.session.scalars(sa.select(Building).where(
-            Building.community_id.in_(sorted({cid[c] for _, c in plan.candidates})))))
-        done = 0
         if progress:
             progress("cases", 0, len(plan.candidates))
-        for (debtor, code), items in plan.candidates.items():
-            ids = sorted(line_id[x.row] if kind == "row" else x for kind, x in items)
-            case = _open_case(debtor_id.get(debtor, debtor), cid[code], ids, actor, None, now)
-            case_ids.append(case.id)
-            done += 1
-            if progress and done % 200 == 0:
-                progress("cases", done, len(plan.candidates))
-        del keep
+        requests = [CaseRequest(debtor_id.get(debtor, debtor), cid[code],
+                                tuple(sorted(line_id[x.row] if kind == "row" else x
+                                             for kind, x in items)))
+                    for (debtor, code), items in plan.candidates.items()]
+        case_ids = [case.id for case in open_cases(requests, actor, now)]
+        if progress:
+            progress("cases", len(requests), len(requests))
     return case_ids
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows import dunning
 from workflows.facts import SYSTEM, Actor
@@ -16,7 +19,8 @@ from workflows.facts import SYSTEM, Actor
 from .. import audit
 from ..extensions import db
 from ..models import (
-    ChargeLine, Community, Debtor, DunningCase, Policy, StaffUser, Task, utcnow,
+    Building, ChargeLine, Community, Debtor, DunningCase, Policy, StaffUser, Task, Unit,
+    utcnow,
 )
 from .access import actor_of, can_see, ensure_can_act
 from .effects import EFFECTS
@@ -37,12 +41,41 @@ def get_case(case_id: int, *, lock: bool = False) -> DunningCase:
 
 
 def current_policy(community_id: int) -> Policy:
-    policy = db.session.scalars(sa.select(Policy).where(Policy.community_id == community_id)
-                                .order_by(Policy.version.desc())).first()
-    if policy is None:
-        raise InvalidInput("community_id", "该小区还没有催缴政策，请管理员先设置。",
-                           "The community has no dunning policy yet.")
-    return policy
+    return current_policies([community_id])[community_id]
+
+
+def current_policies(community_ids: Iterable[int]) -> dict[int, Policy]:
+    """The newest policy of each community, in one query; a community without one is refused."""
+    wanted = sorted(set(community_ids))
+    found: dict[int, Policy] = {}
+    for chunk in _chunks(wanted):
+        for policy in db.session.scalars(sa.select(Policy).where(Policy.community_id.in_(chunk))
+                                         .order_by(Policy.community_id, Policy.version.desc())):
+            found.setdefault(policy.community_id, policy)
+    for community_id in wanted:
+        if community_id not in found:
+            raise InvalidInput("community_id", "该小区还没有催缴政策，请管理员先设置。",
+                               "The community has no dunning policy yet.")
+    return found
+
+
+@dataclass(frozen=True)
+class CaseRequest:
+    """Charge lines of one debtor in one community that should be in a case: a new one, or
+    the debtor's open case there."""
+
+    debtor_id: int
+    community_id: int
+    charge_line_ids: tuple[int, ...]
+    assignee_id: int | None = None
+
+
+CHUNK = 5000
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start:start + CHUNK]
 
 
 def open_case(debtor_id: int, community_id: int, charge_line_ids: Iterable[int],
@@ -58,45 +91,147 @@ def open_case(debtor_id: int, community_id: int, charge_line_ids: Iterable[int],
 
 def _open_case(debtor_id: int, community_id: int, ids: list[int], actor: Actor,
                assignee_id: int | None, now: datetime) -> DunningCase:
-    if db.session.get(Debtor, debtor_id) is None:
-        raise InvalidInput("debtor_id", f"业主 {debtor_id} 不存在。", "Unknown debtor.")
-    if db.session.get(Community, community_id) is None:
-        raise InvalidInput("community_id", f"小区 {community_id} 不存在。", "Unknown community.")
-    if not ids:
-        raise InvalidInput("charge_line_ids", "至少需要一条欠费记录。", "At least one charge line.")
-    lines = db.session.scalars(sa.select(ChargeLine).where(ChargeLine.id.in_(ids))).all()
-    if len(lines) != len(ids):
-        missing = sorted(set(ids) - {line.id for line in lines})
+    [case] = open_cases([CaseRequest(debtor_id, community_id, tuple(ids), assignee_id)],
+                        actor, now)
+    return case
+
+
+def open_cases(requests: Sequence[CaseRequest], actor: Actor,
+               now: datetime) -> list[DunningCase]:
+    """Put each request's charge lines into a case, in the caller's transaction: a new case
+    (number, policy, first audit event), or the debtor's open case in that community.
+
+    Every request is checked before anything is written, and a refused request refuses them
+    all. Requests are taken in order, so a later request for the same debtor and community
+    joins the case an earlier one opened. A handful of statements for any number of cases:
+    the debtors, communities, lines, open cases and policies are each read in one query, and
+    the new cases, their events and the lines' case ids go in with one flush each.
+    """
+    if not requests:
+        return []
+    debtors = _ids_present(Debtor, {r.debtor_id for r in requests})
+    communities = _ids_present(Community, {r.community_id for r in requests})
+    all_ids = sorted({i for r in requests for i in r.charge_line_ids})
+    lines: dict[int, tuple[ChargeLine, int]] = {}
+    for chunk in _chunks(all_ids):
+        for line, community_id in db.session.execute(
+                sa.select(ChargeLine, Building.community_id)
+                .join(Unit, Unit.id == ChargeLine.unit_id)
+                .join(Building, Building.id == Unit.building_id)
+                .where(ChargeLine.id.in_(chunk))):
+            lines[line.id] = (line, community_id)
+    claimed: set[int] = set()
+    for r in requests:
+        _check_request(r, debtors, communities, lines, claimed)
+    pairs = {(r.debtor_id, r.community_id) for r in requests}
+    cases: dict[tuple[int, int], DunningCase] = {}
+    for chunk in _chunks(sorted({d for d, _ in pairs})):
+        for case in db.session.scalars(sa.select(DunningCase).where(
+                DunningCase.debtor_id.in_(chunk),
+                DunningCase.state.not_in(dunning.FINAL_STATES)).order_by(DunningCase.id)):
+            if (case.debtor_id, case.community_id) in pairs:
+                cases.setdefault((case.debtor_id, case.community_id), case)
+    new: dict[tuple[int, int], CaseRequest] = {}
+    for r in requests:
+        if (r.debtor_id, r.community_id) not in cases:
+            new.setdefault((r.debtor_id, r.community_id), r)
+    policies = current_policies(r.community_id for r in new.values())
+    for pair, r in new.items():
+        cases[pair] = DunningCase(
+            number=f"tmp-{uuid.uuid4().hex[:24]}", debtor_id=r.debtor_id,
+            community_id=r.community_id, policy=policies[r.community_id], state="preparation",
+            assignee_id=r.assignee_id, opened_at=now, stage_since=now, updated_at=now)
+    if new:
+        db.session.add_all(cases[pair] for pair in new)
+        db.session.flush()
+    out: list[DunningCase] = []
+    held: dict[int, list[ChargeLine]] = defaultdict(list)  # a new case's lines
+    opened: dict[int, DunningCase] = {}
+    for r in requests:
+        pair = (r.debtor_id, r.community_id)
+        case = cases[pair]
+        ids = list(r.charge_line_ids)
+        if new.get(pair) is r:
+            case.number = f"CW{now.year}-{case.id:06d}"
+            audit.append(case, actor, "opened", "open_case", None, "preparation",
+                         {"charge_line_ids": ids, "policy_version": case.policy.version,
+                          "assignee_id": r.assignee_id}, at=now)
+            opened[case.id] = case
+        else:
+            audit.append(case, actor, "lines", "add_charge_lines",
+                         payload={"charge_line_ids": ids}, at=now)
+        for line_id in sorted(set(ids)):
+            line = lines[line_id][0]
+            line.case_id = case.id
+            held[case.id].append(line)
+        out.append(case)
+    _write_new_heads(list(opened.values()))
+    for case in {c.id: c for c in out}.values():
+        if case.id in opened:  # it holds just these lines: no need to read them back
+            set_committed_value(case, "charge_lines",
+                                sorted(held[case.id], key=lambda ln: (ln.due_date, ln.id)))
+        else:
+            db.session.expire(case, ["charge_lines"])
+        schedule.request(case, now)
+    return out
+
+
+HEAD = ("number", "event_seq", "event_hash", "updated_at")
+
+
+def _write_new_heads(cases: list[DunningCase]) -> None:
+    """The number and audit-chain head of cases inserted in this transaction, in one
+    executemany UPDATE: the ORM writes a versioned row one statement at a time, and the
+    version check guards nothing here, since no other transaction can see these rows yet.
+    The version still moves on, as an ORM update would have moved it."""
+    if not cases:
+        return
+    rows = []
+    for case in cases:
+        row = {key: getattr(case, key) for key in HEAD}
+        row.update(b_id=case.id, b_version=case.version + 1)
+        for key in HEAD:
+            set_committed_value(case, key, row[key])  # written below, not by the flush
+        set_committed_value(case, "version", row["b_version"])
+        rows.append(row)
+    db.session.flush()  # the events and the lines' case ids
+    table = DunningCase.__table__
+    db.session.connection().execute(
+        table.update().where(table.c.id == sa.bindparam("b_id"))
+        .values(version=sa.bindparam("b_version"),
+                **{key: sa.bindparam(key) for key in HEAD}), rows)
+
+
+def _ids_present(model, ids: set[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(sorted(ids)):
+        found.update(db.session.scalars(sa.select(model.id).where(model.id.in_(chunk))))
+    return found
+
+
+def _check_request(r: CaseRequest, debtors: set[int], communities: set[int],
+                   lines: dict[int, tuple[ChargeLine, int]], claimed: set[int]) -> None:
+    """The checks of one request, in the order a single open_case makes them."""
+    if r.debtor_id not in debtors:
+        raise InvalidInput("debtor_id", f"业主 {r.debtor_id} 不存在。", "Unknown debtor.")
+    if r.community_id not in communities:
+        raise InvalidInput("community_id", f"小区 {r.community_id} 不存在。",
+                           "Unknown community.")
+    if not r.charge_line_ids:
+        raise InvalidInput("charge_line_ids", "至少需要一条欠费记录。",
+                           "At least one charge line.")
+    missing = sorted(set(r.charge_line_ids) - set(lines))
+    if missing:
         raise InvalidInput("charge_line_ids", f"欠费记录不存在：{missing}", f"Unknown: {missing}")
-    for line in lines:
-        if line.debtor_id != debtor_id or line.unit.building.community_id != community_id:
+    for line_id in sorted(set(r.charge_line_ids)):
+        line, community_id = lines[line_id]
+        if line.debtor_id != r.debtor_id or community_id != r.community_id:
             raise InvalidInput("charge_line_ids", f"欠费记录 {line.id} 不属于该业主或小区。",
                                f"Charge line {line.id} belongs to another debtor or community.")
-        if line.case_id is not None:
+        if line.case_id is not None or line.id in claimed:
             raise InvalidInput("charge_line_ids", f"欠费记录 {line.id} 已在案件中。",
                                f"Charge line {line.id} is already in a case.")
-    case = db.session.scalars(sa.select(DunningCase).where(
-        DunningCase.debtor_id == debtor_id, DunningCase.community_id == community_id,
-        DunningCase.state.not_in(dunning.FINAL_STATES))).first()
-    if case is None:
-        case = DunningCase(number=f"tmp-{uuid.uuid4().hex[:24]}", debtor_id=debtor_id,
-                           community_id=community_id, policy=current_policy(community_id),
-                           state="preparation", assignee_id=assignee_id, opened_at=now,
-                           stage_since=now, updated_at=now)
-        db.session.add(case)
-        db.session.flush()
-        case.number = f"CW{now.year}-{case.id:06d}"
-        audit.append(case, actor, "opened", "open_case", None, "preparation",
-                     {"charge_line_ids": ids, "policy_version": case.policy.version,
-                      "assignee_id": assignee_id}, at=now)
-    else:
-        audit.append(case, actor, "lines", "add_charge_lines", payload={"charge_line_ids": ids},
-                     at=now)
-    for line in lines:
-        line.case_id = case.id
-    db.session.expire(case, ["charge_lines"])
-    schedule.request(case, now)
-    return case
+    claimed.update(r.charge_line_ids)
 
 
 def case_to_change(case_id: int, user: StaffUser | None,
