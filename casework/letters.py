@@ -44,8 +44,9 @@ from documents.render import (
     docx_text,
     find_office,
     render_docx,
+    render_letter,
     sha256_hex,
-    to_pdf,
+    to_pdfs,
     validate_template,
 )
 
@@ -533,39 +534,46 @@ def _profile_dir() -> str:
     return os.path.join(base, f"lo-profile-{os.getpid()}")
 
 
+def make_pdfs(relpaths: Sequence[str]) -> list[str]:
+    """Convert stored .docx files to PDFs next to them, in one LibreOffice run (starting
+    LibreOffice costs more than converting a letter); [] when LibreOffice is not installed."""
+    if not relpaths or find_office() is None:
+        return []
+    made = to_pdfs([storage.path_of(rel) for rel in relpaths], _profile_dir())
+    return [rel[: -len(".docx")] + ".pdf" for rel, pdf in zip(relpaths, made, strict=True)
+            if pdf is not None]
+
+
 def make_pdf(relpath: str) -> str | None:
-    """Convert a stored .docx to PDF next to it; None when LibreOffice is not installed."""
-    if find_office() is None:
-        return None
-    source = storage.path_of(relpath)
-    pdf = to_pdf(source, source.parent, _profile_dir())
-    return None if pdf is None else relpath[: -len(".docx")] + ".pdf"
+    """Convert one stored .docx to PDF next to it; None when LibreOffice is not installed."""
+    made = make_pdfs([relpath])
+    return made[0] if made else None
 
 
-def check_banned(data: bytes) -> None:
+def check_banned(text: str) -> None:
     """The finished letter is linted too (G5): policy texts such as payment channels are free
     text, and the template was only checked with sample data."""
-    findings = lint_text(docx_text(data))
+    findings = lint_text(text)
     if findings:
         raise ValueError("文书未生成：" + "；".join(f.message for f in findings))
 
 
-def render_stored(document_id: int) -> str:
-    """Render one pending document into the store; rendering it again changes nothing."""
+def _render_one(document_id: int) -> tuple[str, str | None]:
+    """Render one pending document into the store, without its PDF: (outcome, stored path)."""
     doc = db.session.get(Document, document_id)
     if doc is None:
         db.session.rollback()
-        return "missing"
+        return "missing", None
     kind = doc.kind
     if doc.status != "pending":
         status = doc.status
         db.session.rollback()
-        return f"already {status}"
+        return f"already {status}", None
     try:
         facts = letter_facts(doc)
         source, version = active_template(doc.kind)
-        data = render_docx(source, build_context(doc.kind, facts))
-        check_banned(data)
+        rendered = render_letter(source, build_context(doc.kind, facts))
+        check_banned(rendered.text)
     except (ValueError, TemplateError) as exc:
         message = str(exc)[:2000] or exc.__class__.__name__
         db.session.rollback()
@@ -574,7 +582,8 @@ def render_stored(document_id: int) -> str:
             .values(status="failed", error=message)).rowcount
         db.session.commit()
         log.warning("document %s (%s) failed: %s", document_id, kind, message)
-        return f"failed: {message}" if failed else "already handled"
+        return (f"failed: {message}" if failed else "already handled"), None
+    data = rendered.data
     relpath = storage.save(document_relpath(doc), data)
     values: dict[str, Any] = {"status": "rendered", "sha256": sha256_hex(data), "path": relpath,
                               "template_version": version, "error": None}
@@ -584,13 +593,45 @@ def render_stored(document_id: int) -> str:
         Document.id == document_id, Document.status == "pending").values(**values)).rowcount
     db.session.commit()
     if not done:
-        return "already handled"
-    if _pdf_enabled():
+        return "already handled", None
+    return "rendered", relpath
+
+
+def _pdf_copies(relpaths: Sequence[str]) -> None:
+    if not relpaths or not _pdf_enabled():
+        return
+    try:
+        make_pdfs(relpaths)
+    except Exception as exc:  # noqa: BLE001  the .docx is the record; the PDF is a copy
+        log.warning("PDF of %s failed: %s", ", ".join(relpaths), exc)
+
+
+def render_stored(document_id: int) -> str:
+    """Render one pending document into the store; rendering it again changes nothing."""
+    outcome, relpath = _render_one(document_id)
+    _pdf_copies([relpath] if relpath else [])
+    return outcome
+
+
+def render_many(document_ids: Sequence[int]) -> dict[str, int]:
+    """Render pending documents one after another (each in its own transaction), then their
+    PDFs in one LibreOffice run; an error on one document does not stop the others, and the
+    sweep hands an unfinished one over again later."""
+    outcome: dict[str, int] = {}
+    rendered: list[str] = []
+    for document_id in document_ids:
         try:
-            make_pdf(relpath)
-        except Exception as exc:  # noqa: BLE001  the .docx is the record; the PDF is a copy
-            log.warning("PDF of document %s failed: %s", document_id, exc)
-    return "rendered"
+            result, relpath = _render_one(document_id)
+        except Exception:  # noqa: BLE001  e.g. the database went away: this one stays pending
+            db.session.rollback()
+            log.exception("rendering document %s failed", document_id)
+            result, relpath = "error", None
+        if relpath:
+            rendered.append(relpath)
+        key = result.split(":")[0].split(" ")[0]
+        outcome[key] = outcome.get(key, 0) + 1
+    _pdf_copies(rendered)
+    return outcome
 
 
 def retry_document(document_id: int) -> None:

@@ -21,6 +21,7 @@ from .services.timers import due_timer_ids
 
 log = logging.getLogger("casework.sweep")
 RETRY = Retry(max=3, interval=[10, 30, 60])
+DOCUMENTS_PER_JOB = 25
 
 
 @dataclass
@@ -94,7 +95,7 @@ def sweep(now: datetime, *, batch: int = 500, max_batches: int = 200, queue=None
         if ids:
             result.jobs.append(job_id)
     db.session.rollback()
-    _sweep_documents(now, batch, queue, documents_queue, inline, result)
+    _sweep_documents(now, batch, queue, documents_queue, inline, result, max_batches)
     return result
 
 
@@ -107,42 +108,49 @@ def _documents_queue(queue, documents_queue):
 
 
 def _sweep_documents(now: datetime, batch: int, queue, documents_queue, inline: bool,
-                     result: SweepResult) -> None:
-    """Letters made by the services but not (or long ago) handed to a worker: render them."""
+                     result: SweepResult, max_batches: int = 200) -> None:
+    """Letters made by the services but not (or long ago) handed to a worker: render them,
+    DOCUMENTS_PER_JOB to a job (a job pays for its fork, its connection and LibreOffice once)."""
     from . import jobs
-    from .letters import enqueue_render, pending_document_ids
+    from .letters import pending_document_ids
 
-    ids = pending_document_ids(now, batch)
-    if not ids:
-        db.session.rollback()
-        return
-    if inline:
-        db.session.rollback()
-        for document_id in ids:
+    target = None if inline else _documents_queue(queue, documents_queue)
+    for _ in range(max_batches):
+        ids = pending_document_ids(now, batch)
+        if not ids:
+            db.session.rollback()
+            return
+        if inline:
+            db.session.rollback()
+            for document_id in ids:
+                try:
+                    jobs.render_document_here(document_id)
+                except Exception as exc:  # noqa: BLE001  one broken letter must not stop it
+                    db.session.rollback()
+                    log.exception("rendering document %s failed", document_id)
+                    result.errors.append(f"doc-{document_id}: {exc}")
+                result.jobs.append(f"doc-{document_id}")
+            result.documents += len(ids)
+            return  # one round: a letter that raised is still pending and would come again
+        enqueued: list[int] = []
+        for start in range(0, len(ids), DOCUMENTS_PER_JOB):
+            chunk = ids[start:start + DOCUMENTS_PER_JOB]
+            job_id = f"docs-{chunk[0]}-{chunk[-1]}-{len(chunk)}"
             try:
-                jobs.render_document_here(document_id)
-            except Exception as exc:  # noqa: BLE001  one broken letter must not stop the sweep
-                db.session.rollback()
-                log.exception("rendering document %s failed", document_id)
-                result.errors.append(f"doc-{document_id}: {exc}")
-            result.jobs.append(f"doc-{document_id}")
-        result.documents = len(ids)
-        return
-    target = _documents_queue(queue, documents_queue)
-    enqueued: list[int] = []
-    for document_id in ids:
-        try:
-            enqueue_render(document_id, target)
-        except Exception as exc:  # Redis down: the documents stay pending for the next sweep
-            log.error("could not enqueue doc-%s: %s", document_id, exc)
-            result.errors.append(f"doc-{document_id}: {exc}")
-            break
-        enqueued.append(document_id)
-        result.jobs.append(f"doc-{document_id}")
-    if enqueued:
-        db.session.execute(sa.update(Document).where(Document.id.in_(enqueued))
-                           .values(enqueued_at=now))
-        db.session.commit()
-    else:
-        db.session.rollback()
-    result.documents = len(enqueued)
+                target.enqueue(jobs.render_documents, chunk, job_id=job_id, retry=RETRY,
+                               result_ttl=3600, failure_ttl=7 * 86400, job_timeout=1800)
+            except Exception as exc:  # Redis down: the rest stay pending for the next sweep
+                log.error("could not enqueue %s: %s", job_id, exc)
+                result.errors.append(f"{job_id}: {exc}")
+                break
+            enqueued += chunk
+            result.jobs.append(job_id)
+        if enqueued:
+            db.session.execute(sa.update(Document).where(Document.id.in_(enqueued))
+                               .values(enqueued_at=now))
+            db.session.commit()
+        else:
+            db.session.rollback()
+        result.documents += len(enqueued)
+        if len(enqueued) < len(ids) or len(ids) < batch:
+            return

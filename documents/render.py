@@ -275,14 +275,8 @@ def find_office() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def to_pdf(
-    docx_path: str | Path, out_dir: str | Path, profile_dir: str | Path, timeout: float = 180
-) -> Path | None:
-    """Convert a .docx to PDF with headless LibreOffice using this worker's own profile."""
-    office = find_office()
-    if office is None:
-        return None
-    source, out, profile = Path(docx_path), Path(out_dir), Path(profile_dir).resolve()
+def _convert(office: str, sources: Sequence[Path], out: Path, profile: Path,
+             timeout: float) -> subprocess.CompletedProcess:
     out.mkdir(parents=True, exist_ok=True)
     profile.mkdir(parents=True, exist_ok=True)
     command = [
@@ -295,14 +289,62 @@ def to_pdf(
         "pdf",
         "--outdir",
         str(out),
-        str(source),
+        *(str(source) for source in sources),
     ]
     env = os.environ | {"HOME": str(profile)}
     if "FONTCONFIG_FILE" not in env and FONTS_CONF.exists():
         env["FONTCONFIG_FILE"] = str(FONTS_CONF)
-    result = subprocess.run(command, capture_output=True, timeout=timeout, env=env, check=False)
+    return subprocess.run(command, capture_output=True, timeout=timeout, env=env, check=False)
+
+
+def to_pdf(
+    docx_path: str | Path, out_dir: str | Path, profile_dir: str | Path, timeout: float = 180
+) -> Path | None:
+    """Convert a .docx to PDF with headless LibreOffice using this worker's own profile."""
+    office = find_office()
+    if office is None:
+        return None
+    source, out = Path(docx_path), Path(out_dir)
+    result = _convert(office, [source], out, Path(profile_dir).resolve(), timeout)
     pdf = out / (source.stem + ".pdf")
     if result.returncode != 0 or not pdf.exists():
         stderr = result.stderr.decode(errors="replace").strip()
         raise RuntimeError(f"LibreOffice failed ({result.returncode}) for {source}: {stderr}")
     return pdf
+
+
+def to_pdfs(docx_paths: Sequence[str | Path], profile_dir: str | Path,
+            timeout_each: float = 60) -> list[Path | None]:
+    """Convert several .docx files in one LibreOffice run, each PDF next to its .docx.
+
+    Starting LibreOffice takes longer than converting a letter, so a batch pays it once.
+    Returns each PDF's path (None for one LibreOffice did not convert), or all None when
+    LibreOffice is not installed; a failed run raises with LibreOffice's message.
+    """
+    office = find_office()
+    sources = [Path(p) for p in docx_paths]
+    if office is None or not sources:
+        return [None] * len(sources)
+    if len({s.stem for s in sources}) != len(sources):
+        raise ValueError("two documents of one conversion share a file name")
+    profile = Path(profile_dir).resolve()
+    out = profile.parent / f"{profile.name}-out"  # the run's outputs, then moved into place
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        result = _convert(office, sources, out, profile, 60 + timeout_each * len(sources))
+        made: list[Path | None] = []
+        for source in sources:
+            pdf = out / (source.stem + ".pdf")
+            if pdf.exists():
+                target = source.with_suffix(".pdf")
+                shutil.move(pdf, target)  # the store may be on another file system
+                made.append(target)
+            else:
+                made.append(None)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if result.returncode != 0 or not any(made):
+        stderr = result.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"LibreOffice failed ({result.returncode}) for {len(sources)} "
+                           f"documents: {stderr}")
+    return made

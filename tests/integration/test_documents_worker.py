@@ -159,14 +159,27 @@ def test_a_letter_enqueued_after_commit_is_rendered_once_by_a_worker(
         assert any(p.name.startswith("lo-profile-") for p in tmp_path.iterdir())
 
 
-def test_the_sweep_hands_pending_letters_to_the_documents_queue(
+def test_the_sweep_hands_pending_letters_to_the_documents_queue_in_batches(
         estate, now, app, redis_conn, tmp_path):
     use_letter_policy(estate.community.id)
-    _, cases = building_with_cases(estate, now, ["甲", "乙"])
+    _, cases = building_with_cases(estate, now, ["甲", "乙", "丙未核实"])
+    db.session.get(DunningCase, cases[2].id).debtor.identified = False  # its builder fails
+    db.session.commit()
     first = sweep(now, queue=Queue("dunning", connection=redis_conn))
     again = sweep(now + timedelta(minutes=1), queue=Queue("dunning", connection=redis_conn))
-    assert first.documents == 2 and again.documents == 0
-    ids = sorted(Queue("documents", connection=redis_conn).job_ids)
-    assert ids == sorted(f"doc-{d.id}" for d in db.session.scalars(sa.select(Document)))
-    run_worker(app, tmp_path, CASEWORK_PDF="0")
-    assert {d.status for d in db.session.scalars(sa.select(Document))} == {"rendered"}
+    assert first.documents == 3 and again.documents == 0
+    ids = sorted(d.id for d in db.session.scalars(sa.select(Document)))
+    job_id = f"docs-{ids[0]}-{ids[-1]}-3"
+    assert Queue("documents", connection=redis_conn).job_ids == [job_id]  # one job for all
+
+    pdf = "1" if find_office() else "0"
+    run_worker(app, tmp_path, CASEWORK_PDF=pdf)
+    assert Job.fetch(job_id, connection=redis_conn).return_value() == {"rendered": 2,
+                                                                      "failed": 1}
+    by_case = {d.case_id: d for d in db.session.scalars(sa.select(Document))}
+    assert [by_case[c.id].status for c in cases] == ["rendered", "rendered", "failed"]
+    assert "欠费责任人" in by_case[cases[2].id].error
+    for case in cases[:2]:  # the batch's PDFs, made in one LibreOffice run, next to each .docx
+        folder = storage.path_of(by_case[case.id].path).parent
+        assert sorted(p.suffix for p in folder.iterdir()) == ([".docx", ".pdf"] if pdf == "1"
+                                                              else [".docx"])

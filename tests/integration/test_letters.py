@@ -268,18 +268,19 @@ def test_the_sweep_enqueues_and_renders_each_document_once(lettered, now):
     queue = RecordingQueue()
     first = sweep(now, queue=queue)
     second = sweep(now + timedelta(minutes=1), queue=queue)
-    doc_jobs = [j for j in queue.jobs if j[0] is jobs.render_document]
-    assert doc_jobs == [(jobs.render_document, (demand.id,), f"doc-{demand.id}")]
+    doc_jobs = [j for j in queue.jobs if j[0] is jobs.render_documents]
+    job_id = f"docs-{demand.id}-{demand.id}-1"
+    assert doc_jobs == [(jobs.render_documents, ([demand.id],), job_id)]
     assert first.documents == 1 and second.documents == 0
     assert docs(lettered.case.id)[0].enqueued_at is not None
 
     # the job was lost: after 15 minutes the sweep hands it over again, under the same id
     sweep(now + timedelta(minutes=20), queue=queue)
-    doc_jobs = [j for j in queue.jobs if j[0] is jobs.render_document]
-    assert [j[2] for j in doc_jobs] == [f"doc-{demand.id}"] * 2
+    doc_jobs = [j for j in queue.jobs if j[0] is jobs.render_documents]
+    assert [j[2] for j in doc_jobs] == [job_id] * 2
 
-    for _func, args, _ in doc_jobs:  # the worker runs both: one rendering
-        jobs.render_document_here(*args)
+    outcomes = [letters.render_many(*args) for _func, args, _ in doc_jobs]
+    assert outcomes == [{"rendered": 1}, {"already": 1}]  # the worker runs both: one rendering
     assert sweep(now + timedelta(hours=1), inline=True).documents == 0
     [doc] = docs(lettered.case.id)
     assert doc.status == "rendered"
@@ -626,3 +627,48 @@ def test_letters_cli_batch_inline_retry_and_sweep(lettered, now, runner):
     assert result.exit_code == 0, result.output
     assert "1 documents" in result.output
     assert docs(case.id, "payment_demand")[0].status == "rendered"
+
+
+def test_a_failed_letter_shows_its_error_and_a_retry_to_staff_who_may_act(
+        lettered, now, app, client, monkeypatch):
+    from html import escape
+
+    from tests.conftest import NOW
+    from tests.factories import fast_password_hashing
+
+    fast_password_hashing(monkeypatch)
+    app.config.update(FROZEN_NOW=NOW, WTF_CSRF_ENABLED=False)
+    case_id = lettered.case.id
+    demand = to_demand(lettered, case_id, now)
+    db.session.get(DunningCase, case_id).debtor.identified = False  # its builder fails
+    db.session.commit()
+    sweep(now, inline=True)
+    [failed] = docs(case_id)
+    assert failed.status == "failed" and "欠费责任人" in failed.error
+
+    def page_as(user) -> str:
+        client.post("/logout")
+        signed = client.post("/login", data={"username": user.username,
+                                             "password": "secret-" + user.username})
+        assert signed.status_code == 302
+        response = client.get(f"/cases/{case_id}")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    retry_url = f"/documents/{demand.id}/retry"
+    collector_page = page_as(lettered.collector)  # sees why, may not re-render
+    assert escape(failed.error) in collector_page and retry_url not in collector_page
+    supervisor_page = page_as(lettered.supervisor)
+    row = supervisor_page[supervisor_page.index(f'data-document="{demand.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert escape(failed.error) in row and retry_url in row and "重新生成" in row
+
+    db.session.get(DunningCase, case_id).debtor.identified = True  # the data is fixed
+    db.session.commit()
+    assert client.post(retry_url, data={}).status_code in (302, 303)
+    [again] = docs(case_id)
+    assert again.status == "pending" and again.error is None
+    sweep(now, inline=True)
+    [done] = docs(case_id)
+    assert done.status == "rendered"
+    assert retry_url not in page_as(lettered.supervisor)
