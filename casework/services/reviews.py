@@ -14,8 +14,16 @@ from workflows.dunning import FINAL_STATES, RESUMABLE
 from .. import audit
 from ..extensions import db
 from ..models import (
-    CHANNELS, REASON_CLASSES, REASON_SUBS, TECHNIQUES, CaseEvent, DunningCase, OutcomeReview,
-    StaffUser, Task, utcnow,
+    CHANNELS,
+    REASON_CLASSES,
+    REASON_SUBS,
+    TECHNIQUES,
+    CaseEvent,
+    DunningCase,
+    OutcomeReview,
+    StaffUser,
+    Task,
+    utcnow,
 )
 from .access import actor_of, can_see
 from .clock import SHANGHAI, local_date, working_calendar
@@ -225,7 +233,8 @@ def confirm_review(review_id: int, supervisor: StaffUser,
     now = now or utcnow()
     with transaction():
         review = _review_to_decide(review_id, supervisor)
-        review.status, review.confirmed_by_id, review.confirmed_at = "confirmed", supervisor.id, now
+        review.status = "confirmed"
+        review.confirmed_by_id, review.confirmed_at = supervisor.id, now
         audit.append(review.case, actor_of(supervisor), "review", "confirm_review",
                      payload={"review_id": review.id}, at=now)
     return review
@@ -237,7 +246,7 @@ def return_review(review_id: int, supervisor: StaffUser, reason: str,
     now = now or utcnow()
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if not reason:
-        raise InvalidInput("return_reason", "请填写退回原因。", "Give the reason for returning it.")
+        raise InvalidInput("return_reason", "请填写退回原因。", "Give the reason for returning.")
     if len(reason) > TEXT_LIMIT:
         raise InvalidInput("return_reason", "退回原因过长。", "The reason is too long.")
     with transaction():

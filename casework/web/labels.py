@@ -141,14 +141,19 @@ TASKS = {
     "dispute_answer_sla": _l("Dispute not answered in time"),
     "limitation_alert": _l("Limitation expiring"),
     "call": _l("Call"),
+    "outcome_review": _l("Outcome review"),
 }
 EVENT_KINDS = {
     "opened": _l("Case opened"), "lines": _l("Periods added"), "transition": _l("Stage change"),
     "contact": _l("Contact"), "payment": _l("Payment"), "assignment": _l("Assignment"),
     "reveal": _l("Phone number shown"), "dispatch": _l("Letter sent"),
     "proof": _l("Proof of delivery"), "task": _l("Task done"), "link": _l("Linked case"),
-    "litigation": _l("Court record"),
+    "litigation": _l("Court record"), "review": _l("Outcome review"),
 }
+REVIEW_STATUS = {"submitted": _l("Awaiting confirmation"), "confirmed": _l("Confirmed"),
+                 "returned": _l("Returned")}
+REVIEW_ACTIONS = {"submit_review": _l("Review submitted"),
+                  "confirm_review": _l("Review confirmed"), "return_review": _l("Review returned")}
 PLAN_STATUS = {"active": _l("In force"), "kept": _l("Kept"), "broken": _l("Broken off"),
                "cancelled": _l("Cancelled")}
 SECTIONS = {"overdue": _l("Overdue"), "today": _l("Due today"), "upcoming": _l("Upcoming")}
@@ -175,6 +180,11 @@ FIELDS = {
     "hearing_dates": _l("Hearing dates"), "court_case_number": _l("Court case number"),
     "kind": _l("Document kind"), "version": _l("Version"), "active": _l("Active"),
     "expected_version": _l("Case version"), "building_id": _l("Building"),
+    "arrears_reason": _l("Arrears reason"), "arrears_reason_sub": _l("Reason detail"),
+    "technique_worked": _l("Technique that worked"), "channel_worked": _l("Channel that worked"),
+    "techniques_failed": _l("Techniques that did not work"), "stage_reached": _l("Stage reached"),
+    "service_problems": _l("Service problems found"), "passed_on_to": _l("Passed on to"),
+    "return_reason": _l("Reason for returning it"),
 }
 
 

@@ -19,7 +19,11 @@ from casework.models import DunningCase, OutcomeReview, Task
 from casework.services import Conflict, Forbidden, InvalidInput
 from casework.services.clock import local_date
 from casework.services.reviews import (
-    awaiting_confirmation, confirm_review, draft, return_review, submit_review,
+    awaiting_confirmation,
+    confirm_review,
+    draft,
+    return_review,
+    submit_review,
 )
 from tests.factories import case_events, fast_password_hashing, fresh_case, staff, walk
 

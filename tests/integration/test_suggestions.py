@@ -4,19 +4,19 @@
 Fixture (all cases opened 60 days before `now` and sent to the first reminder at once; the
 contacts are a day later, day d, Shanghai time; "hardship" means excuse/hardship):
 
-| case | stage at contact | reason    | contact              | payment                   | counts as |
-|------|------------------|-----------|----------------------|---------------------------|-----------|
-| A    | first_reminder   | hardship  | phone · sympathy     | d+5                       | paid      |
-| B    | first_reminder   | hardship  | phone · sympathy     | d+15                      | not paid  |
-| H    | first_reminder   | (case's)  | phone · sympathy     | d+1                       | paid      |
-| I    | first_reminder   | hardship  | phone · sympathy     | d-1 (before the contact)  | not paid  |
-| C    | first_reminder   | hardship  | visit · sympathy, at 07:30 local (UTC day before) | d+14 | paid |
-| D    | first_reminder   | hardship  | visit · sympathy + sugar_coated | none           | not paid  |
-| G    | first_reminder   | hardship  | visit · sympathy     | d+2, reversed             | not paid  |
-| E    | follow_up        | hardship  | visit · sympathy     | d+2                       | other stage |
-| F    | first_reminder   | wilful    | visit · sympathy     | d+2                       | other reason |
-| T    | (the case itself)| hardship  | visit · sympathy     | d+2                       | own case  |
-| R    | first_reminder   | hardship  | visit · sympathy, 10 days before now | now-9 | too recent |
+case  stage at contact  reason     contact                        payment          counts as
+A     first_reminder    hardship   phone, sympathy                d+5              paid
+B     first_reminder    hardship   phone, sympathy                d+15             not paid
+H     first_reminder    (case's)   phone, sympathy                d+1              paid
+I     first_reminder    hardship   phone, sympathy                d-1 (before)     not paid
+C     first_reminder    hardship   visit, sympathy at 07:30 local d+14             paid
+      (23:30 UTC the day before: the window is counted in Shanghai days)
+D     first_reminder    hardship   visit, sympathy + sugar_coated none             not paid
+G     first_reminder    hardship   visit, sympathy                d+2, reversed    not paid
+E     follow_up         hardship   visit, sympathy                d+2              other stage
+F     first_reminder    wilful     visit, sympathy                d+2              other reason
+T     (the case itself) hardship   visit, sympathy                d+2              own case
+R     first_reminder    hardship   visit, sympathy 10 days ago    9 days ago       too recent
 
 By hand: phone·sympathy 2 of 4 (A, H) = 0.500; visit·sympathy 1 of 3 (C) = 0.333;
 visit·sugar_coated 0 of 1 (D).
@@ -28,12 +28,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+
 from casework import services
 from casework.extensions import db
 from casework.models import DunningCase, Payment
 from casework.services.clock import SHANGHAI, local_date
 from casework.services.suggestions import (
-    MIN_SAMPLE, Suggestion, best_pair, pair_counts, suggest,
+    MIN_SAMPLE,
+    Suggestion,
+    best_pair,
+    pair_counts,
+    suggest,
 )
 from tests.factories import fast_password_hashing, fresh_case
 from tests.web.test_queue import counting_statements

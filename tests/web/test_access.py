@@ -41,6 +41,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "web.admin_users": ADMIN, "web.admin_create_user": ADMIN, "web.admin_update_user": ADMIN,
     "web.admin_communities": ADMIN, "web.admin_create_community": ADMIN,
     "web.admin_add_building": ADMIN, "web.admin_policy": ADMIN, "web.admin_templates": ADMIN,
+    "web.submit_review": frozenset({"collector", "supervisor"}), "web.confirm_review": SUP,
+    "web.return_review": SUP, "web.reviews_to_confirm": SUP,
 }
 PUBLIC = {"web.login", "web.set_language"}
 
@@ -70,7 +72,7 @@ def _world(now):
     ids = {"case_id": estate.case.id, "task_id": task.id, "document_id": doc.id,
            "batch_id": batch.id, "user_id": estate.collector2.id,
            "community_id": estate.community.id, "event": "withdraw", "kind": "cases",
-           "fmt": "csv"}
+           "fmt": "csv", "review_id": 1}
     return estate, ids
 
 
