@@ -182,6 +182,13 @@ def export(kind: str, fmt: str, user: StaffUser | None) -> Export:
     if fmt not in FORMATS:
         raise InvalidInput("format", f"不支持的导出格式：{fmt}", f"Unknown export format: {fmt}")
     headers, rows = BUILDERS[kind](user)
+    data, count = encode(fmt, SHEET_TITLES[kind], headers, rows)
+    return Export(kind, fmt, data, count)
+
+
+def encode(fmt: str, title: str, headers: list[str], rows) -> tuple[bytes, int]:
+    """Rows as CSV (UTF-8 with BOM, for Excel) or as one XLSX sheet (money as 0.00 numbers);
+    returns the file's bytes and how many rows it holds. (The reports use it too.)"""
     count = 0
     if fmt == "csv":
         out = io.StringIO()
@@ -190,12 +197,12 @@ def export(kind: str, fmt: str, user: StaffUser | None) -> Export:
         for row in rows:
             writer.writerow(["" if v is None else _cell(v) for v in row])
             count += 1
-        return Export(kind, fmt, ("\ufeff" + out.getvalue()).encode("utf-8"), count)
+        return ("\ufeff" + out.getvalue()).encode("utf-8"), count
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(SHEET_TITLES[kind])
+    sheet = book.create_sheet(title)
     sheet.append(headers)
     for row in rows:
         cells = []
@@ -210,4 +217,4 @@ def export(kind: str, fmt: str, user: StaffUser | None) -> Export:
         count += 1
     buf = io.BytesIO()
     book.save(buf)
-    return Export(kind, fmt, buf.getvalue(), count)
+    return buf.getvalue(), count
