@@ -12,4 +12,14 @@ def _setup(state) -> None:
     init_web(state.app)
 
 
-from . import admin, auditor, auth, cases, legal, queue, reviews, supervisor  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    admin,
+    auditor,
+    auth,
+    cases,
+    legal,
+    queue,
+    reports,
+    reviews,
+    supervisor,
+)

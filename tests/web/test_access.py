@@ -43,6 +43,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "web.admin_add_building": ADMIN, "web.admin_policy": ADMIN, "web.admin_templates": ADMIN,
     "web.submit_review": frozenset({"collector", "supervisor"}), "web.confirm_review": SUP,
     "web.return_review": SUP, "web.reviews_to_confirm": SUP,
+    "web.reports_index": SUP | AUDIT | ADMIN, "web.report": SUP | AUDIT | ADMIN,
+    "web.report_export": SUP | AUDIT | ADMIN,
 }
 PUBLIC = {"web.login", "web.set_language"}
 
@@ -72,7 +74,7 @@ def _world(now):
     ids = {"case_id": estate.case.id, "task_id": task.id, "document_id": doc.id,
            "batch_id": batch.id, "user_id": estate.collector2.id,
            "community_id": estate.community.id, "event": "withdraw", "kind": "cases",
-           "fmt": "csv", "review_id": 1}
+           "fmt": "csv", "review_id": 1, "name": "aging"}
     return estate, ids
 
 
