@@ -34,6 +34,7 @@ from .models import (
     Task,
     Unit,
 )
+from .models.types import Money
 from .policy import merged
 from .services.access import visible_cases
 from .services.clock import SHANGHAI, local_date
@@ -100,10 +101,12 @@ def case_places(case_ids: list[int]) -> dict[int, list[str]]:
     places: dict[int, list[str]] = defaultdict(list)
     if not case_ids:
         return places
+    units = (sa.select(ChargeLine.case_id, ChargeLine.unit_id).distinct()
+             .where(ChargeLine.case_id.in_(case_ids)).subquery())
     rows = db.session.execute(
-        sa.select(ChargeLine.case_id, Building.name, Unit.number).distinct()
-        .join(Unit, Unit.id == ChargeLine.unit_id).join(Building, Building.id == Unit.building_id)
-        .where(ChargeLine.case_id.in_(case_ids)).order_by(Building.name, Unit.number)).all()
+        sa.select(units.c.case_id, Building.name, Unit.number)
+        .join(Unit, Unit.id == units.c.unit_id).join(Building, Building.id == Unit.building_id)
+        .order_by(Building.name, Unit.number)).all()
     for case_id, building, number in rows:
         label = f"{building}-{number}"
         if label not in places[case_id]:
@@ -112,6 +115,10 @@ def case_places(case_ids: list[int]) -> dict[int, list[str]]:
 
 
 # -- queues ---------------------------------------------------------------------------------------
+
+QUEUE_SORTS = ("priority", "due")
+PAGE_SIZES = (25, 50, 100)
+SECTIONS = ("overdue", "today", "upcoming")
 
 
 @dataclass
@@ -136,52 +143,36 @@ class QueueFilters:
 
 
 @dataclass
+class Paging:
+    """Which page of a list to show: 1-based page number, rows per page, sort order."""
+
+    page: int = 1
+    per: int = PAGE_SIZES[0]
+    sort: str = QUEUE_SORTS[0]
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per
+
+
+@dataclass
+class Page:
+    rows: list
+    total: int
+    paging: Paging
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.paging.per))
+
+
+@dataclass
 class QueueRow:
     task: Task
     case: DunningCase
     money: CaseMoney
     places: list[str]
     section: str  # overdue, today, upcoming
-
-
-def _rows(tasks: list[Task], now: datetime) -> list[QueueRow]:
-    today = local_date(now)
-    ids = sorted({t.case_id for t in tasks})
-    money, places = case_money(ids, today), case_places(ids)
-    rows = []
-    for task in tasks:
-        due = local_date(task.due_at)
-        section = "overdue" if task.due_at < now and due < today else \
-            "today" if due <= today else "upcoming"
-        rows.append(QueueRow(task, task.case, money[task.case_id], places.get(task.case_id, []),
-                             section))
-    order = {"overdue": 0, "today": 1, "upcoming": 2}
-    rows.sort(key=lambda r: (order[r.section], -r.task.priority, -r.money.outstanding,
-                             r.money.oldest_due or date.max, -r.money.at_risk, r.task.due_at))
-    return rows
-
-
-def _task_query(user: StaffUser, filters: QueueFilters | None):
-    query = (sa.select(Task).join(Task.case).options(contains_eager(Task.case))
-             .where(Task.status == "open", visible_cases(user)))
-    return (filters or QueueFilters()).apply(query)
-
-
-def my_queue(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
-             limit: int = 500) -> list[QueueRow]:
-    """The user's open tasks: overdue first, then due today, then upcoming; by priority within."""
-    tasks = db.session.scalars(_task_query(user, filters).where(Task.assignee_id == user.id)
-                               .order_by(Task.due_at).limit(limit)).unique().all()
-    return _rows(list(tasks), now)
-
-
-def team_queue(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
-               limit: int = 500) -> list[QueueRow]:
-    """Open tasks for the user's roles that nobody has taken yet."""
-    tasks = db.session.scalars(_task_query(user, filters).where(
-        Task.assignee_id.is_(None), Task.candidate_role.in_(sorted(user.roles)))
-        .order_by(Task.due_at).limit(limit)).unique().all()
-    return _rows(list(tasks), now)
 
 
 @dataclass
@@ -191,20 +182,106 @@ class CaseRow:
     places: list[str]
 
 
-def my_cases(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
-             exclude: set[int] | None = None, limit: int = 500) -> list[CaseRow]:
-    """Open cases assigned to the user, most money first (those with tasks are in the queue)."""
-    query = (filters or QueueFilters()).apply(sa.select(DunningCase).where(
+# The predicate of the partial index ix_charge_line_unpaid_case (migration c3f1a7d2e9b4), written
+# the same way so that PostgreSQL uses the index (a bound 0 would not match it in generic plans).
+UNPAID = sa.text("charge_line.amount_due - charge_line.amount_paid - charge_line.credit > 0")
+
+
+def _money_of(case_ids, today: date):
+    """Outstanding, oldest unpaid due date and money at risk per case, as a subquery over the
+    cases `case_ids` (a select of ids) selects: the sort keys of the queues, computed in SQL so
+    that only one page of rows is ever loaded."""
+    balance = ChargeLine.amount_due - ChargeLine.amount_paid - ChargeLine.credit
+    at_risk = sa.case((ChargeLine.limitation_expiry.between(
+        today, today + timedelta(days=AT_RISK_DAYS)), balance), else_=0)
+    return (sa.select(ChargeLine.case_id.label("case_id"),
+                      sa.type_coerce(sa.func.sum(balance), Money()).label("outstanding"),
+                      sa.func.min(ChargeLine.due_date).label("oldest_due"),
+                      sa.type_coerce(sa.func.sum(at_risk), Money()).label("at_risk"))
+            .where(ChargeLine.case_id.in_(case_ids), UNPAID)
+            .group_by(ChargeLine.case_id).subquery("money"))
+
+
+def _money_order(money) -> list:
+    return [sa.func.coalesce(money.c.outstanding, 0).desc(),
+            sa.nulls_last(money.c.oldest_due.asc()), sa.func.coalesce(money.c.at_risk, 0).desc()]
+
+
+def _row_money(outstanding, oldest_due, at_risk) -> CaseMoney:
+    return CaseMoney(outstanding=outstanding or ZERO, oldest_due=oldest_due,
+                     at_risk=at_risk or ZERO)
+
+
+def _section(now: datetime):
+    start, end = day_bounds(local_date(now))
+    return sa.case((Task.due_at < start, 0), (Task.due_at < end, 1), else_=2)
+
+
+def _open_tasks(user: StaffUser, filters: QueueFilters | None, mine: bool):
+    """Open tasks on cases the user may see: assigned to the user, or (team) to nobody yet but
+    offered to one of the user's roles."""
+    query = sa.select(Task).join(Task.case).where(Task.status == "open", visible_cases(user))
+    query = query.where(Task.assignee_id == user.id) if mine else query.where(
+        Task.assignee_id.is_(None), Task.candidate_role.in_(sorted(user.roles)))
+    return (filters or QueueFilters()).apply(query)
+
+
+def section_counts(user: StaffUser, now: datetime,
+                   filters: QueueFilters | None = None) -> dict[str, int]:
+    """How many of the user's open tasks are overdue, due today and upcoming (one statement)."""
+    section = _section(now)
+    query = _open_tasks(user, filters, True).with_only_columns(section, sa.func.count(Task.id))
+    counts = dict(db.session.execute(query.group_by(section)).all())
+    return {key: counts.get(i, 0) for i, key in enumerate(SECTIONS)}
+
+
+def task_page(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
+              paging: Paging | None = None, mine: bool = True, total: int | None = None) -> Page:
+    """One page of the user's open tasks (or of the team queue): overdue first, then due today,
+    then upcoming; within each by priority (task priority, amount owed, oldest unpaid period,
+    money at risk of limitation) or by due time. Three statements whatever the queue's size:
+    the count (unless given), the page with its sort keys, the units of its cases."""
+    paging = paging or Paging()
+    base = _open_tasks(user, filters, mine)
+    if total is None:
+        total = db.session.scalar(base.with_only_columns(sa.func.count(Task.id))) or 0
+    money = _money_of(base.with_only_columns(Task.case_id), local_date(now))
+    section = _section(now)
+    order = [section, Task.due_at] if paging.sort == "due" else \
+        [section, Task.priority.desc(), *_money_order(money), Task.due_at]
+    query = (base.add_columns(money.c.outstanding, money.c.oldest_due, money.c.at_risk, section)
+             .outerjoin(money, money.c.case_id == Task.case_id)
+             .options(contains_eager(Task.case)).order_by(*order, Task.id)
+             .limit(paging.per).offset(paging.offset))
+    found = db.session.execute(query).unique().all()
+    places = case_places(sorted({task.case_id for task, *_ in found}))
+    rows = [QueueRow(task, task.case, _row_money(outstanding, oldest, risk),
+                     places.get(task.case_id, []), SECTIONS[sec])
+            for task, outstanding, oldest, risk, sec in found]
+    return Page(rows, total, paging)
+
+
+def case_page(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
+              paging: Paging | None = None) -> Page:
+    """One page of the open cases assigned to the user that have no open task of theirs (those
+    are in the queue above), by priority and most money first. Three statements."""
+    paging = paging or Paging()
+    tasked = sa.select(Task.id).where(Task.case_id == DunningCase.id, Task.status == "open",
+                                      Task.assignee_id == user.id)
+    base = (filters or QueueFilters()).apply(sa.select(DunningCase).where(
         DunningCase.assignee_id == user.id, DunningCase.state.not_in(FINAL_STATES),
-        visible_cases(user)))
-    cases = [c for c in db.session.scalars(query.order_by(DunningCase.id).limit(limit))
-             if c.id not in (exclude or set())]
-    ids = [c.id for c in cases]
-    money, places = case_money(ids, local_date(now)), case_places(ids)
-    rows = [CaseRow(c, money[c.id], places.get(c.id, [])) for c in cases]
-    rows.sort(key=lambda r: (-r.case.priority, -r.money.outstanding,
-                             r.money.oldest_due or date.max, -r.money.at_risk))
-    return rows
+        visible_cases(user), ~sa.exists(tasked)))
+    total = db.session.scalar(base.with_only_columns(sa.func.count(DunningCase.id))) or 0
+    money = _money_of(base.with_only_columns(DunningCase.id), local_date(now))
+    query = (base.add_columns(money.c.outstanding, money.c.oldest_due, money.c.at_risk)
+             .outerjoin(money, money.c.case_id == DunningCase.id)
+             .order_by(DunningCase.priority.desc(), *_money_order(money), DunningCase.id)
+             .limit(paging.per).offset(paging.offset))
+    found = db.session.execute(query).all()
+    places = case_places([case.id for case, *_ in found])
+    rows = [CaseRow(case, _row_money(outstanding, oldest, risk), places.get(case.id, []))
+            for case, outstanding, oldest, risk in found]
+    return Page(rows, total, paging)
 
 
 def nav_counts(user: StaffUser, now: datetime) -> dict[str, int]:

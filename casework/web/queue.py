@@ -31,19 +31,27 @@ def queue_filters() -> queries.QueueFilters:
         reason=reason if reason in REASON_CLASSES else None)
 
 
+def _paging(prefix: str = "") -> queries.Paging:
+    per = _int_arg("per")
+    sort = request.args.get("sort")
+    return queries.Paging(page=max(_int_arg(f"{prefix}page") or 1, 1),
+                          per=per if per in queries.PAGE_SIZES else queries.PAGE_SIZES[0],
+                          sort=sort if sort in queries.QUEUE_SORTS else queries.QUEUE_SORTS[0])
+
+
 @bp.get("/queue")
 @roles(*ACTING)
 def queue():
     now = web_now()
     filters = queue_filters()
-    mine = queries.my_queue(current_user, now, filters)
-    team = queries.team_queue(current_user, now, filters)
-    sections = {key: [r for r in mine if r.section == key]
-                for key in ("overdue", "today", "upcoming")}
-    cases = queries.my_cases(current_user, now, filters, exclude={r.case.id for r in mine})
-    return render_template("queue.html", sections=sections, team=team, filters=filters,
-                           cases=cases, choices=queries.filter_choices(current_user),
-                           total=len(mine))
+    counts = queries.section_counts(current_user, now, filters)
+    mine = queries.task_page(current_user, now, filters, _paging(), total=sum(counts.values()))
+    sections = {key: [r for r in mine.rows if r.section == key] for key in queries.SECTIONS}
+    team = queries.task_page(current_user, now, filters, _paging("t"), mine=False)
+    cases = queries.case_page(current_user, now, filters, _paging("c"))
+    return render_template("queue.html", sections=sections, counts=counts, mine=mine, team=team,
+                           filters=filters, cases=cases, paging=mine.paging,
+                           choices=queries.filter_choices(current_user), total=mine.total)
 
 
 def _back(default: str):

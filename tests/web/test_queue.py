@@ -55,13 +55,19 @@ def test_the_queue_page_runs_the_same_number_of_statements_for_5_and_for_50_case
     _cases_with_tasks(estate, more)
     many = _statements_for_queue(client)
     assert few == many, f"{few} statements for 5 cases, {many} for 50: an N+1 crept in"
-    assert few <= 15  # queue, my cases, team queue (3 each), filters (2), nav counts (2)
+    # user (2), section counts, my page (2), team queue (3), my other cases (3), filters, nav (2)
+    assert few <= 15
+
+
+def _small_and_large(estate):
+    """Two cases of the collector's: one month owed, and twelve."""
+    return fresh_case(estate, NOW, months=range(1, 2))[0], \
+        fresh_case(estate, NOW, months=range(1, 13))[0]
 
 
 def test_overdue_tasks_come_first_then_today_then_upcoming_each_by_priority(
         web, client, login, estate):
-    small, _ = fresh_case(estate, NOW, months=range(1, 2))
-    large, _ = fresh_case(estate, NOW, months=range(1, 13))
+    small, large = _small_and_large(estate)
     services.add_task(small, "call", "今天-小额", NOW + timedelta(hours=2),
                       assignee_id=estate.collector.id)
     services.add_task(large, "call", "今天-大额", NOW + timedelta(hours=3),
@@ -136,3 +142,61 @@ def test_the_queue_shows_money_at_risk_and_amounts_in_yuan(web, client, login, e
     assert "¥1,611.00" in body  # 6 x 268.50
     assert "2024年1月28日" in body  # the oldest unpaid due date
     assert "¥1,074.00" in body  # Jan..Apr 2024 expire within 180 days of 2026-11-23
+
+
+def _rows_in(body: str, section: str) -> list[str]:
+    """The case numbers listed in one part of the page, in order."""
+    start = body.index(f'id="{section}"')
+    end = min((i for i in (body.find('id="my-cases"', start + 1),
+                           body.find('id="team-queue"', start + 1)) if i > 0), default=len(body))
+    return re.findall(r'<tr[^>]*data-case="(\d+)"', body[start:end])
+
+
+def test_a_long_queue_is_paged_in_priority_order_and_the_counts_cover_every_page(
+        web, client, login, estate):
+    cases = []
+    for i in range(30):  # 30 overdue tasks; case i owes i+1 months
+        case, _ = fresh_case(estate, NOW, months=range(1, 2 + i % 12))
+        services.add_task(case, "call", f"逾期{i}", NOW - timedelta(days=1, hours=i),
+                          assignee_id=estate.collector.id)
+        cases.append(case)
+    db.session.commit()
+    login(estate.collector)
+    first = client.get("/queue").get_data(as_text=True)
+    second = client.get("/queue?page=2").get_data(as_text=True)
+    page1, page2 = _rows_in(first, "my-queue"), _rows_in(second, "my-queue")
+    assert (len(page1), len(page2)) == (25, 5)
+    assert not set(page1) & set(page2)
+    owed = {str(c.id): len(range(1, 2 + i % 12)) for i, c in enumerate(cases)}
+    months = [owed[c] for c in page1 + page2]
+    assert months == sorted(months, reverse=True)  # most money first, across the pages
+    assert re.search(r'id="section-overdue">\s*<h2>[^<]*<span class="badge bad">30</span>', first)
+    assert "第 2 / 2 页" in second or "Page 2 of 2" in second
+    everything = client.get("/queue?per=50").get_data(as_text=True)
+    assert _rows_in(everything, "my-queue") == page1 + page2
+
+
+def test_the_queue_can_be_ordered_by_due_time(web, client, login, estate):
+    small, large = _small_and_large(estate)
+    services.add_task(small, "call", "先到期-小额", NOW + timedelta(days=2),
+                      assignee_id=estate.collector.id)
+    services.add_task(large, "call", "后到期-大额", NOW + timedelta(days=3),
+                      assignee_id=estate.collector.id)
+    db.session.commit()
+    login(estate.collector)
+    by_priority = client.get("/queue").get_data(as_text=True)
+    assert by_priority.index("后到期-大额") < by_priority.index("先到期-小额")
+    by_due = client.get("/queue?sort=due").get_data(as_text=True)
+    assert by_due.index("先到期-小额") < by_due.index("后到期-大额")
+
+
+def test_my_other_cases_lists_only_cases_without_an_open_task_of_mine(web, client, login, estate):
+    quiet, _ = fresh_case(estate, NOW, months=range(1, 4))
+    busy, _ = fresh_case(estate, NOW, months=range(1, 4))
+    services.add_task(busy, "call", "回访", NOW, assignee_id=estate.collector.id)
+    db.session.commit()
+    login(estate.collector)
+    body = client.get("/queue").get_data(as_text=True)
+    others = _rows_in(body, "my-cases")
+    assert str(quiet.id) in others and str(busy.id) not in others
+    assert str(busy.id) in _rows_in(body, "my-queue")
