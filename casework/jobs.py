@@ -39,9 +39,12 @@ def _when(now_iso: str | None) -> datetime:
 
 
 def run_timers_here(ids: list[int], now: datetime) -> dict[str, int]:
-    from .services.timers import run_timer
+    from .services.timers import run_batch, run_timer
 
-    outcome: dict[str, int] = {}
+    outcome = run_batch(ids, now)
+    if outcome is not None:
+        return outcome
+    outcome = {}
     for timer_id in ids:
         result = run_timer(timer_id, now).split(":")[0]
         outcome[result] = outcome.get(result, 0) + 1
@@ -49,7 +52,7 @@ def run_timers_here(ids: list[int], now: datetime) -> dict[str, int]:
 
 
 def run_timers(ids: list[int], now_iso: str | None = None) -> dict[str, int]:
-    """Fire a batch of due timers, each in its own transaction."""
+    """Fire a batch of due timers: together in one transaction, or one by one if that fails."""
     with job_context():
         return run_timers_here(ids, _when(now_iso))
 
@@ -96,15 +99,6 @@ def render_document(document_id: int) -> str:
     """Render one letter into the document store (idempotent: a rendered one is left alone)."""
     with job_context():
         return render_document_here(document_id)
-
-
-def render_documents(document_ids: list[int]) -> dict[str, int]:
-    """Render a batch of letters handed over by the sweep (each idempotent, one failure does
-    not stop the rest); their PDFs in one LibreOffice run."""
-    from .letters import render_many
-
-    with job_context():
-        return render_many(document_ids)
 
 
 def render_batch(document_ids: list[int] | None = None, *, building_id: int | None = None,

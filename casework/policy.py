@@ -70,6 +70,23 @@ def merged(data: dict[str, Any] | None) -> dict[str, Any]:
     return result
 
 
+def of_case(case: Any) -> dict[str, Any]:
+    """A case's policy merged over the defaults, computed once per loaded policy row.
+
+    Read only: the dict is shared by every case of that policy version. Stored policies are
+    never edited in place (a change is a new version), so the cache is keyed on the row's
+    data object itself.
+    """
+    policy = case.policy
+    if policy is None:
+        return merged(None)
+    cached = getattr(policy, "_merged_cache", None)
+    if cached is None or cached[0] is not policy.data:
+        cached = (policy.data, merged(policy.data))
+        policy._merged_cache = cached
+    return cached[1]
+
+
 def validate(data: dict[str, Any]) -> list[str]:
     """Problems with a policy, each naming the field at fault."""
     problems = []

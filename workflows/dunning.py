@@ -6,6 +6,7 @@ migration, and tests/snapshots/ shows every change to the table in review.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -143,8 +144,13 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
 
 def events_from(state_id: str) -> list[str]:
     """Event names that exist in a stage (guards not evaluated)."""
+    return list(_events_from(state_id))
+
+
+@functools.cache
+def _events_from(state_id: str) -> tuple[str, ...]:
     state = getattr(DunningWorkflow, state_id)
-    return [e for e in EVENT_NAMES if any(e in t.event for t in state.transitions)]
+    return tuple(e for e in EVENT_NAMES if any(e in t.event for t in state.transitions))
 
 
 class _ModelProxy:
@@ -183,7 +189,7 @@ def fire(model: Any, event: str, facts: CaseFacts, actor: Actor,
          params: Mapping[str, Any] | None = None, state_field: str = "state") -> tuple[str, str]:
     """Fire `event` on the case `model`; returns (from, to) or raises a WorkflowError."""
     source = getattr(model, state_field)
-    if event not in EVENT_NAMES or event not in events_from(source):
+    if event not in EVENT_NAMES or event not in _events_from(source):
         label = STATE_LABELS.get(source, source)
         raise TransitionNotAllowed(
             "transition_not_allowed",

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows import dunning
-from workflows.facts import SYSTEM, Actor
+from workflows.facts import SYSTEM, Actor, CaseFacts
 
 from .. import audit
 from ..extensions import db
@@ -257,10 +257,14 @@ def fire_event(case_id: int, event: str, user: StaffUser | None = None,
 
 
 def fire_in_transaction(case: DunningCase, event: str, actor: Actor,
-                        params: Mapping[str, Any], now: datetime) -> None:
-    """Guards, transition, effects and the audit record: the caller owns the transaction."""
+                        params: Mapping[str, Any], now: datetime,
+                        facts: CaseFacts | None = None) -> None:
+    """Guards, transition, effects and the audit record: the caller owns the transaction.
+
+    `facts`: what `gather(case, now)` gives, when the caller has just gathered it.
+    """
     params = normalize(params)
-    facts = gather(case, now)
+    facts = facts or gather(case, now)
     source, target = dunning.fire(case, event, facts, actor, params)
     effect = EFFECTS.get(event)
     payload = effect(case, facts, actor, dict(params), now) if effect else {}

@@ -14,7 +14,7 @@ from ..models import (
     CHANNELS, OUTCOMES, PERSONS, REASON_CLASSES, REASON_SUBS, TECHNIQUES, ContactAttempt,
     DunningCase, StaffUser, Task, utcnow,
 )
-from ..policy import merged
+from ..policy import of_case as policy_of
 from .access import actor_of, ensure_can_act
 from .cases import fire_in_transaction, get_case
 from .clock import working_calendar
@@ -34,7 +34,7 @@ def _choice(field: str, value: Any, allowed: Sequence[str], optional: bool = Fal
 
 
 def contact_policy(case: DunningCase) -> contact_rules.ContactPolicy:
-    c = merged(case.policy.data if case.policy else None)["contact"]
+    c = policy_of(case)["contact"]
     return contact_rules.ContactPolicy.from_dict({
         "call_window": tuple(c["call_window"]), "message_window": tuple(c["sms_window"]),
         "daily_call_cap": c["calls_per_day"], "weekly_call_cap": c["calls_per_week"],

@@ -16,7 +16,7 @@ from workflows.facts import Actor, CaseFacts
 
 from ..extensions import db
 from ..models import ChargeLine, Dispute, Document, DunningCase, Installment, PaymentPlan, Task
-from ..policy import merged
+from ..policy import of_case as policy_of
 from . import limitation
 from .clock import working_calendar
 from .errors import InvalidInput
@@ -26,7 +26,7 @@ Effect = Callable[[DunningCase, CaseFacts, Actor, dict, datetime], dict[str, Any
 
 
 def _policy(case: DunningCase) -> dict[str, Any]:
-    return merged(case.policy.data if case.policy else None)
+    return policy_of(case)
 
 
 def _document(case: DunningCase, kind: str, lines: list[ChargeLine], amount: Decimal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -24,20 +25,27 @@ SMS_TEMPLATE = ("【{company}】尊敬的{name}您好：您在{community}的物�
                 "烦请近期缴纳。如已缴纳请忽略；如有疑问，请联系物业服务中心，我们将在2个工作日内回复。")
 
 
-def reminder_text(case: DunningCase) -> str:
+def reminder_text(case: DunningCase, amount: Decimal | None = None) -> str:
+    """The reminder SMS; `amount` is the outstanding when the caller already knows it."""
     return SMS_TEMPLATE.format(company=case.community.company_name or case.community.name,
                                name=case.debtor.name, community=case.community.name,
-                               amount=outstanding(case))
+                               amount=outstanding(case) if amount is None else amount)
 
 
 def queue_message(case: DunningCase, channel: str, body: str, key: str,
-                  now: datetime) -> OutboxMessage | None:
-    """Queue a message once per key; refuses banned wording (legal-rules G5)."""
+                  now: datetime, *, key_is_new: bool = False) -> OutboxMessage | None:
+    """Queue a message once per key; refuses banned wording (legal-rules G5).
+
+    `key_is_new`: the caller knows no message has this key (a timer's own key, in the
+    transaction that claimed the timer), so the look-up is skipped; the key's unique index
+    still refuses a duplicate.
+    """
     findings = lint_text(body)
     if findings:
         raise InvalidInput("body", "短信内容含有禁止用语：" + "、".join(f.phrase for f in findings),
                            "The message contains banned wording.")
-    if db.session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.key == key)):
+    if not key_is_new and db.session.scalar(
+            sa.select(OutboxMessage.id).where(OutboxMessage.key == key)):
         return None
     recipient = case.debtor.phone() if channel == "sms" else next(
         (c.value for c in case.debtor.channels if c.kind == "email" and c.usable), None)

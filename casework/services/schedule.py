@@ -13,10 +13,19 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import ChargeLine, Dispute, DunningCase, Installment, PaymentPlan, Task, Timer
-from ..policy import merged
+from ..models import (
+    ChargeLine,
+    Dispute,
+    Document,
+    DunningCase,
+    Installment,
+    PaymentPlan,
+    Task,
+    Timer,
+)
+from ..policy import of_case as policy_of
+from .bulk import member
 from .clock import SHANGHAI, working_calendar
-from .facts import current_document
 
 ANY_OPEN = "*"
 MORNING = time(9, 0)
@@ -40,12 +49,72 @@ def _earliest_due(lines: list[ChargeLine]) -> date | None:
     return min((line.due_date for line in lines), default=None)
 
 
-def wanted(case: DunningCase, now: datetime) -> list[Want]:
+@dataclass
+class Records:
+    """What `wanted` reads of many cases, loaded in a fixed number of queries (after a flush)."""
+
+    lines: dict[int, list[ChargeLine]]
+    tasks: dict[int, list[Task]]
+    timers: dict[int, list[Timer]]
+    installments: dict[int, list[Installment]]
+    disputes: dict[int, list[Dispute]]
+    documents: dict[tuple[int, str], Document]
+
+    @classmethod
+    def load(cls, cases: list[DunningCase]) -> Records:
+        ids = [case.id for case in cases]
+        states = {case.state for case in cases if case.is_open}
+
+        def by_case(query, ids=ids) -> dict[int, list]:
+            out: dict[int, list] = {i: [] for i in ids}
+            if ids:
+                for row in db.session.scalars(query):
+                    out[row.case_id].append(row)
+            return out
+
+        def only(*in_states: str) -> list[int]:
+            return [case.id for case in cases if case.state in in_states]
+
+        plan_ids, dispute_ids = only("payment_plan"), only("disputed")
+        letter_ids = only("formal_demand", "lawyer_letter")
+        documents: dict[tuple[int, str], Document] = {}
+        if letter_ids:
+            for doc in db.session.scalars(sa.select(Document).where(
+                    member(Document.case_id, letter_ids),
+                    Document.kind.in_(("payment_demand", "lawyer_letter"))).order_by(Document.id)):
+                documents[doc.case_id, doc.kind] = doc
+        installments: dict[int, list[Installment]] = {i: [] for i in plan_ids}
+        if plan_ids:
+            for case_id, item in db.session.execute(
+                    sa.select(PaymentPlan.case_id, Installment).join(PaymentPlan).where(
+                        member(PaymentPlan.case_id, plan_ids), PaymentPlan.status == "active",
+                        Installment.paid_amount < Installment.amount)
+                    .order_by(Installment.due_date, Installment.id)):
+                installments[case_id].append(item)
+        return cls(
+            lines=by_case(sa.select(ChargeLine).where(member(ChargeLine.case_id, ids))
+                          .order_by(ChargeLine.due_date, ChargeLine.id)) if states else {},
+            tasks=by_case(sa.select(Task).where(
+                member(Task.case_id, ids), Task.status == "open",
+                Task.kind.not_in(("overdue_escalation", "task_overdue")))  # no escalating those
+                .order_by(Task.id)) if states else {},
+            timers=by_case(sa.select(Timer).where(member(Timer.case_id, ids)).order_by(Timer.id)),
+            installments=installments,
+            disputes=by_case(sa.select(Dispute).where(
+                member(Dispute.case_id, dispute_ids), Dispute.status == "open")
+                .order_by(Dispute.id), dispute_ids),
+            documents=documents)
+
+
+def wanted(case: DunningCase, now: datetime, records: Records | None = None) -> list[Want]:
     """The timers the case should have, given where it is and what it holds."""
     if not case.is_open:
         return []
-    policy = merged(case.policy.data if case.policy else None)
-    lines = [line for line in case.charge_lines if line.balance > 0]
+    if records is None:
+        db.session.flush()
+        records = Records.load([case])
+    policy = policy_of(case)
+    lines = [line for line in records.lines[case.id] if line.balance > 0]
     first_due = _earliest_due(lines)
     state, since = case.state, case.stage_since or now
     cal = working_calendar()
@@ -67,7 +136,7 @@ def wanted(case: DunningCase, now: datetime) -> list[Want]:
         add("demand_due", max(morning(cal.next_working_day(due)), since))
     elif state in ("formal_demand", "lawyer_letter"):
         kind = "payment_demand" if state == "formal_demand" else "lawyer_letter"
-        doc = current_document(case, kind)
+        doc = records.documents.get((case.id, kind))
         if doc and doc.delivered_on and doc.deadline:
             add(f"{kind}_deadline", morning(doc.deadline + timedelta(days=1)),
                 suffix=f"{doc.id}:{doc.deadline.isoformat()}", document_id=doc.id)
@@ -75,15 +144,11 @@ def wanted(case: DunningCase, now: datetime) -> list[Want]:
         due = first_due + timedelta(days=timeline["lawyer_letter"])
         add("legal_action_due", max(morning(cal.next_working_day(due)), since))
     elif state == "payment_plan":
-        items = db.session.scalars(sa.select(Installment).join(PaymentPlan).where(
-            PaymentPlan.case_id == case.id, PaymentPlan.status == "active",
-            Installment.paid_amount < Installment.amount)).all()
-        for item in items:
+        for item in records.installments[case.id]:
             due = item.due_date + timedelta(days=policy["grace_days"] + 1)
             add("installment_check", morning(due), suffix=f"{item.id}", installment_id=item.id)
     elif state == "disputed":
-        for d in db.session.scalars(sa.select(Dispute).where(
-                Dispute.case_id == case.id, Dispute.status == "open")):
+        for d in records.disputes[case.id]:
             if d.acknowledged_at is None and d.acknowledge_by:
                 add("dispute_acknowledge_sla", morning(d.acknowledge_by + timedelta(days=1)),
                     suffix=f"{d.id}", dispute_id=d.id)
@@ -96,27 +161,35 @@ def wanted(case: DunningCase, now: datetime) -> list[Want]:
             add("limitation_alert", due, ANY_OPEN,
                 suffix=f"{line.id}:{line.limitation_expiry.isoformat()}:{days_before}",
                 charge_line_id=line.id, days_before=days_before)
-    for task in db.session.scalars(sa.select(Task).where(
-            Task.case_id == case.id, Task.status == "open",
-            Task.kind.not_in(("overdue_escalation", "task_overdue")))):  # no escalating those
+    for task in records.tasks[case.id]:
         add("task_overdue", task.due_at, ANY_OPEN, suffix=f"{task.id}", task_id=task.id)
     return out
 
 
 def reschedule(case: DunningCase, now: datetime) -> None:
     """Bring the case's timers in line with `wanted`: add missing, cancel stale."""
+    reschedule_many([case], now)
+
+
+def reschedule_many(cases: list[DunningCase], now: datetime) -> None:
+    """`reschedule` for many cases, reading their records in a fixed number of queries."""
     db.session.flush()
-    want = {w.key: w for w in wanted(case, now)}
-    existing = db.session.scalars(sa.select(Timer).where(Timer.case_id == case.id)).all()
-    have = {t.key: t for t in existing}
-    for t in existing:
-        if t.status in ("pending", "enqueued") and t.key not in want:
-            t.status, t.done_at, t.result = "cancelled", now, "no longer applies"
-    for key, w in want.items():
-        if key not in have:
-            db.session.add(Timer(case_id=case.id, kind=w.kind, key=key, due_at=w.due_at,
-                                 expected_state=w.expected_state, payload=w.payload,
-                                 created_at=now))
+    records = Records.load(cases)
+    new_rows = []
+    for case in cases:
+        want = {w.key: w for w in wanted(case, now, records)}
+        existing = records.timers[case.id]
+        have = {t.key for t in existing}
+        for t in existing:
+            if t.status in ("pending", "enqueued") and t.key not in want:
+                t.status, t.done_at, t.result = "cancelled", now, "no longer applies"
+        new_rows.extend(
+            dict(case_id=case.id, kind=w.kind, key=key, due_at=w.due_at, status="pending",
+                 expected_state=w.expected_state, payload=w.payload, attempts=0, created_at=now)
+            for key, w in want.items() if key not in have)
+    if new_rows:
+        # one executemany, no objects: nothing in this transaction reads them back
+        db.session.execute(sa.insert(Timer), new_rows)
 
 
 def request(case: DunningCase, now: datetime) -> None:
@@ -127,8 +200,11 @@ def request(case: DunningCase, now: datetime) -> None:
 def run_requested() -> None:
     """Reschedule every case the transaction touched (called by services.uow.transaction)."""
     pending = db.session.info.pop("reschedule", {})
+    by_moment: dict[datetime, list[DunningCase]] = {}
     for case, now in pending.values():
-        reschedule(case, now)
+        by_moment.setdefault(now, []).append(case)
+    for now, cases in by_moment.items():
+        reschedule_many(cases, now)
 
 
 def drop_requested() -> None:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from workflows.errors import WorkflowError
 from workflows.facts import SYSTEM
 
 from ..extensions import db
-from ..models import ChargeLine, DunningCase, Task, Timer
-from .cases import add_task, fire_in_transaction
-from .facts import gather
-from .messages import queue_message, reminder_text
+from ..models import ChargeLine, Debtor, DunningCase, Task, Timer
 from . import schedule
+from .bulk import member, write_versioned
+from .cases import add_task, fire_in_transaction
+from .effects import EFFECTS
+from .facts import gather, prefetched
+from .messages import queue_message, reminder_text
 from .schedule import ANY_OPEN
 from .uow import transaction
 
@@ -37,14 +41,21 @@ def _task(case: DunningCase, timer: Timer, title: str, *, role: str | None = Non
 def _auto(event: str, fallback: str) -> Callable[[DunningCase, Timer, datetime], str]:
     """Fire `event` as the system; if a rule refuses it, a person gets a task saying why."""
 
+    # A refused event changes nothing before its guards fail, unless an effect runs first:
+    # only then is a savepoint (a flush and two round trips per case) worth its cost.
+    guard = db.session.begin_nested if event in EFFECTS else nullcontext
+
     def action(case: DunningCase, timer: Timer, now: datetime) -> str:
+        facts = gather(case, now)
         try:
-            with db.session.begin_nested():
-                fire_in_transaction(case, event, SYSTEM, {}, now)
+            with guard():
+                fire_in_transaction(case, event, SYSTEM, {}, now, facts=facts)
         except WorkflowError as exc:
             return _task(case, timer, f"{fallback}：{exc.message}", role="collector")
-        if event == "start_outreach":
-            queue_message(case, "sms", reminder_text(case), f"reminder-{case.id}-{timer.id}", now)
+        if event == "start_outreach":  # the amount owed is the same before and after
+            # the key is this timer's, and the timer was claimed in this transaction
+            queue_message(case, "sms", reminder_text(case, facts.outstanding),
+                          f"reminder-{case.id}-{timer.id}", now, key_is_new=True)
         return f"fired {event}"
 
     return action
@@ -131,6 +142,79 @@ def run_timer(timer_id: int, now: datetime) -> str:
         log.exception("timer %s failed", timer_id)
         _record_failure(timer_id, exc)
         return f"failed: {exc.__class__.__name__}"
+
+
+def run_batch(timer_ids: list[int], now: datetime) -> dict[str, int] | None:
+    """Run a batch of timers in one transaction, their cases' records loaded in bulk.
+
+    The fast path for a busy morning: a handful of statements for the whole batch instead of
+    about twenty per timer. Any error rolls the whole batch back and returns None; the caller
+    then runs the timers one by one (`run_timer`), so a broken case is still skipped alone.
+    """
+    try:
+        with transaction():
+            return _run_batch(timer_ids, now)
+    except Exception as exc:  # noqa: BLE001  the one-by-one path will log the culprit
+        log.warning("batch of %d timers failed (%s: %s); running them one by one",
+                    len(timer_ids), exc.__class__.__name__, exc)
+        return None
+
+
+def _run_batch(timer_ids: list[int], now: datetime) -> dict[str, int]:
+    outcome: dict[str, int] = {}
+
+    def count(result: str, n: int = 1) -> None:
+        if n:
+            key = result.split(":")[0]
+            outcome[key] = outcome.get(key, 0) + n
+
+    case_ids = db.session.scalars(sa.select(Timer.case_id).distinct()
+                                  .where(member(Timer.id, timer_ids))).all()
+    # Lock the cases first, in id order (as the services do: case row, then its timers).
+    case_ids = db.session.scalars(
+        sa.select(DunningCase.id).where(member(DunningCase.id, case_ids))
+        .order_by(DunningCase.id).with_for_update()).all()
+    claimed = set(db.session.scalars(
+        sa.update(Timer).where(member(Timer.id, timer_ids),
+                               Timer.status.in_(("pending", "enqueued")))
+        .values(status="fired", done_at=now, attempts=Timer.attempts + 1)
+        .returning(Timer.id).execution_options(synchronize_session=False)))
+    count("already handled", len(timer_ids) - len(claimed))
+    if not claimed:
+        return outcome
+    cases = db.session.scalars(
+        sa.select(DunningCase).where(member(DunningCase.id, case_ids))
+        .options(so.selectinload(DunningCase.policy),
+                 so.selectinload(DunningCase.debtor).selectinload(Debtor.channels))
+        .execution_options(populate_existing=True)).all()
+    by_id = {case.id: case for case in cases}
+    timers = db.session.scalars(
+        sa.select(Timer).where(member(Timer.id, claimed)).order_by(Timer.due_at, Timer.id)
+        .execution_options(populate_existing=True)).all()
+    # what the actions look up by id, loaded at once and held here (the session's identity
+    # map keeps rows only while something refers to them)
+    held = _load_referenced(timers, ChargeLine, "charge_line_id") + \
+        _load_referenced(timers, Task, "task_id")
+    with prefetched(cases, now), db.session.no_autoflush:
+        for timer in timers:
+            case = by_id[timer.case_id]
+            expected = timer.expected_state
+            if not case.is_open or (expected != ANY_OPEN and case.state != expected):
+                timer.status, timer.result = "skipped", f"case is in {case.state}"
+            else:
+                timer.result = ACTIONS[timer.kind](case, timer, now)[:200]
+                schedule.request(case, now)
+            count(timer.result)
+    write_versioned(cases)  # one executemany instead of an UPDATE per case
+    del held
+    return outcome
+
+
+def _load_referenced(timers: list[Timer], model: type, key: str) -> list:
+    ids = {t.payload[key] for t in timers if isinstance(t.payload, dict) and key in t.payload}
+    if not ids:
+        return []
+    return list(db.session.scalars(sa.select(model).where(member(model.id, ids))))
 
 
 def _record_failure(timer_id: int, exc: Exception) -> None:

@@ -1,0 +1,80 @@
+"""Writing many changed rows of a versioned model at once.
+
+The ORM writes a row with a version counter (`version_id_col`) in an UPDATE of its own, to
+check each row's count; with hundreds of cases changed in one batch that is hundreds of round
+trips. `write_versioned` sends one executemany per set of changed columns instead, with the
+same check: every row must still carry the version it was read with, or nothing is saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import attributes
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..extensions import db
+
+
+def write_versioned(objects: Iterable[object]) -> int:
+    """UPDATE the changed persistent objects now, as one statement per column set.
+
+    Returns the number of rows written. Afterwards the objects hold their new values and
+    version as committed state, so the next flush has nothing left to write for them.
+    """
+    groups: dict[tuple, list[tuple[object, dict]]] = {}
+    mapper = None
+    for obj in objects:
+        state = sa.inspect(obj)
+        if not state.persistent or not state.modified:
+            continue
+        mapper = state.mapper
+        changed = {}
+        for attr in mapper.column_attrs:
+            if attr.key in state.unmodified:
+                continue
+            history = state.attrs[attr.key].history
+            if history.added:
+                changed[attr.key] = history.added[0]
+        if changed:
+            groups.setdefault(tuple(sorted(changed)), []).append((obj, changed))
+    if not groups:
+        return 0
+    table = mapper.local_table
+    version_key = mapper.get_property_by_column(mapper.version_id_col).key
+    pk = mapper.primary_key[0]
+    written = 0
+    for keys, rows in groups.items():
+        stmt = (sa.update(table)
+                .where(pk == sa.bindparam("_pk"),
+                       mapper.version_id_col == sa.bindparam("_version"))
+                .values({**{mapper.get_property(k).columns[0].name: sa.bindparam(k)
+                            for k in keys},
+                         mapper.version_id_col.name: sa.bindparam("_next")}))
+        params = []
+        for obj, changed in rows:
+            version = getattr(obj, version_key)
+            params.append({**changed, "_pk": sa.inspect(obj).identity[0], "_version": version,
+                           "_next": version + 1})
+        count = db.session.connection().execute(stmt, params).rowcount
+        if count != len(params):
+            raise StaleDataError(f"{table.name}: {len(params) - count} of {len(params)} rows "
+                                 "were changed by someone else meanwhile")
+        for obj, changed in rows:
+            for key, value in changed.items():
+                attributes.set_committed_value(obj, key, value)
+            attributes.set_committed_value(obj, version_key, getattr(obj, version_key) + 1)
+        written += len(params)
+    return written
+
+
+def member(column, values) -> sa.ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(:array)`, one parameter however many
+    values (a statement with thousands of placeholders costs the driver more than the query)."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
