@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import selectinload
 from jinja2 import TemplateError
 from rq import Retry
 
@@ -129,12 +131,28 @@ FIRM_KEYS = {"name": "律师事务所名称", "address": "律师事务所地址"
 
 # -- mapping rows to facts ----------------------------------------------------------------------
 
+# While render_many works through a batch, what its letters read from the database is loaded
+# for the whole batch at once (see _prefetch) and kept here; elsewhere everything is queried.
+_batch: ContextVar[dict[Any, Any] | None] = ContextVar("casework_letters_batch", default=None)
+
+
+def _batched(key: Any, compute: Callable[[], Any]) -> Any:
+    memo = _batch.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
 
 def letter_policy(community_id: int) -> dict[str, Any]:
     """The community's newest policy: letters always print the current company data."""
-    policy = db.session.scalars(sa.select(Policy).where(Policy.community_id == community_id)
-                                .order_by(Policy.version.desc())).first()
-    return merged(policy.data if policy else None)
+    def newest() -> dict[str, Any]:
+        policy = db.session.scalars(sa.select(Policy).where(Policy.community_id == community_id)
+                                    .order_by(Policy.version.desc())).first()
+        return merged(policy.data if policy else None)
+
+    return _batched(("policy", community_id), newest)
 
 
 def document_number(case: DunningCase, kind: str, doc_id: int, prefix: str = "") -> str:
@@ -270,9 +288,13 @@ def penalty_for(case: DunningCase, lines: Sequence[ChargeLine], as_of: date,
                 and not line.time_barred(as_of) and line.due_date < as_of]
     if not accruing:
         return None
-    quality_dispute = db.session.scalar(sa.select(sa.func.count(Dispute.id)).where(
-        Dispute.case_id == case.id, Dispute.status == "open",
-        Dispute.category == "service_quality"))
+    memo = _batch.get()
+    if memo is not None and "quality_disputes" in memo:
+        quality_dispute = case.id in memo["quality_disputes"]
+    else:
+        quality_dispute = db.session.scalar(sa.select(sa.func.count(Dispute.id)).where(
+            Dispute.case_id == case.id, Dispute.status == "open",
+            Dispute.category == "service_quality"))
     if quality_dispute:
         return None
     lpr = Decimal(str(timing.get("lpr") or current_app.config.get("DEFAULT_LPR", "0.03")))
@@ -296,8 +318,9 @@ def penalty_for(case: DunningCase, lines: Sequence[ChargeLine], as_of: date,
 
 
 def _event(doc: Document) -> CaseEvent | None:
-    return db.session.scalars(sa.select(CaseEvent).where(
-        CaseEvent.case_id == doc.case_id, CaseEvent.seq == doc.event_seq)).first()
+    return _batched(("event", doc.case_id, doc.event_seq), lambda: db.session.scalars(
+        sa.select(CaseEvent).where(CaseEvent.case_id == doc.case_id,
+                                   CaseEvent.seq == doc.event_seq)).first())
 
 
 def issue_date(doc: Document) -> date:
@@ -312,9 +335,13 @@ def _sent_on(doc: Document) -> date:
 
 def _earlier(case: DunningCase, before_id: int, kinds: Sequence[str]) -> list[Document]:
     """Demands and letters of the case made before `before_id` that were actually sent."""
-    docs = db.session.scalars(sa.select(Document).where(
-        Document.case_id == case.id, Document.kind.in_(kinds), Document.id < before_id)
-        .order_by(Document.id)).all()
+    memo = _batch.get()
+    if memo is not None and ("documents", case.id) in memo:
+        docs = [d for d in memo[("documents", case.id)] if d.kind in kinds and d.id < before_id]
+    else:
+        docs = db.session.scalars(sa.select(Document).where(
+            Document.case_id == case.id, Document.kind.in_(kinds), Document.id < before_id)
+            .order_by(Document.id)).all()
     return [d for d in docs if d.dispatched_at is not None or d.delivered_on is not None]
 
 
@@ -383,6 +410,11 @@ def letter_facts(doc: Document, *, kind: str | None = None,
     data, timing = letter_policy(case.community_id), merged(case.policy.data if case.policy
                                                              else None)
     court = kind in COURT_KINDS
+    memo = _batch.get()
+    known = memo.get("lines", {}) if memo is not None else {}
+    if lines is None and doc.charge_line_ids and all(i in known for i in doc.charge_line_ids):
+        lines = sorted((known[i] for i in set(doc.charge_line_ids)),
+                       key=lambda line: (line.due_date, line.id))
     if lines is None:
         lines = db.session.scalars(sa.select(ChargeLine).where(
             ChargeLine.id.in_(doc.charge_line_ids or [-1]))
@@ -448,12 +480,15 @@ def printed_letter_deadline(issued: date, timing: dict[str, Any]) -> date:
 
 def active_template(kind: str) -> tuple[str | bytes, str]:
     """The template to render a kind with, and its version string."""
-    row = db.session.scalars(sa.select(TemplateVersion).where(
-        TemplateVersion.kind == kind, TemplateVersion.active.is_(True))
-        .order_by(TemplateVersion.id.desc())).first()
-    if row is None:
-        return kind, BUILTIN_VERSION
-    return storage.read(row.path), row.version
+    def active() -> tuple[str | bytes, str]:
+        row = db.session.scalars(sa.select(TemplateVersion).where(
+            TemplateVersion.kind == kind, TemplateVersion.active.is_(True))
+            .order_by(TemplateVersion.id.desc())).first()
+        if row is None:
+            return kind, BUILTIN_VERSION
+        return storage.read(row.path), row.version
+
+    return _batched(("template", kind), active)
 
 
 def upload_template(kind: str, data: bytes, user: StaffUser | None,
@@ -584,16 +619,24 @@ def _render_one(document_id: int) -> tuple[str, str | None]:
         log.warning("document %s (%s) failed: %s", document_id, kind, message)
         return (f"failed: {message}" if failed else "already handled"), None
     data = rendered.data
-    relpath = storage.save(document_relpath(doc), data)
+    relpath = document_relpath(doc)
     values: dict[str, Any] = {"status": "rendered", "sha256": sha256_hex(data), "path": relpath,
                               "template_version": version, "error": None}
     if doc.kind == "lawyer_letter" and doc.deadline is None:
         values["deadline"] = facts.deadline  # the printed deadline, until delivery moves it
+    # the row first: a second worker on the same letter waits for this row and then finds it
+    # rendered, so it never overwrites the file whose sha256 this row keeps
     done = db.session.execute(sa.update(Document).where(
         Document.id == document_id, Document.status == "pending").values(**values)).rowcount
-    db.session.commit()
     if not done:
+        db.session.rollback()
         return "already handled", None
+    try:
+        storage.save(relpath, data)
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
     return "rendered", relpath
 
 
@@ -619,19 +662,61 @@ def render_many(document_ids: Sequence[int]) -> dict[str, int]:
     sweep hands an unfinished one over again later."""
     outcome: dict[str, int] = {}
     rendered: list[str] = []
-    for document_id in document_ids:
-        try:
-            result, relpath = _render_one(document_id)
-        except Exception:  # noqa: BLE001  e.g. the database went away: this one stays pending
-            db.session.rollback()
-            log.exception("rendering document %s failed", document_id)
-            result, relpath = "error", None
-        if relpath:
-            rendered.append(relpath)
-        key = result.split(":")[0].split(" ")[0]
-        outcome[key] = outcome.get(key, 0) + 1
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False  # keep what _prefetch read
+    token = _batch.set({})
+    try:
+        _prefetch(sorted(set(document_ids)))
+        for document_id in document_ids:
+            try:
+                result, relpath = _render_one(document_id)
+            except Exception:  # noqa: BLE001  e.g. the database went away: it stays pending
+                db.session.rollback()
+                log.exception("rendering document %s failed", document_id)
+                result, relpath = "error", None
+            if relpath:
+                rendered.append(relpath)
+            key = result.split(":")[0].split(" ")[0]
+            outcome[key] = outcome.get(key, 0) + 1
+    finally:
+        _batch.reset(token)
+        session.expire_on_commit = expire
     _pdf_copies(rendered)
     return outcome
+
+
+def _prefetch(document_ids: Sequence[int]) -> None:
+    """Load what the batch's letters read in a few queries: the documents and their cases
+    (debtor, community, policy), every document of those cases (earlier demands), the
+    charge lines with unit and building, the causing events, open service-quality disputes.
+    The row updates stay guarded by status, so a letter changed meanwhile is not rendered
+    twice."""
+    memo = _batch.get()
+    assert memo is not None
+    if not document_ids:
+        return
+    docs = db.session.scalars(sa.select(Document).where(Document.id.in_(document_ids))).all()
+    case_ids = sorted({d.case_id for d in docs})
+    db.session.scalars(sa.select(DunningCase).where(DunningCase.id.in_(case_ids))
+                       .options(selectinload(DunningCase.policy))).all()
+    for case_id in case_ids:
+        memo[("documents", case_id)] = []
+    for doc in db.session.scalars(sa.select(Document).where(Document.case_id.in_(case_ids))
+                                  .order_by(Document.id)):
+        memo[("documents", doc.case_id)].append(doc)
+    line_ids = sorted({i for d in docs for i in d.charge_line_ids or ()})
+    memo["lines"] = {line.id: line for line in db.session.scalars(
+        sa.select(ChargeLine).where(ChargeLine.id.in_(line_ids))
+        .options(selectinload(ChargeLine.unit).selectinload(Unit.building)))}
+    pairs = sorted({(d.case_id, d.event_seq) for d in docs})
+    for case_id, seq in pairs:
+        memo[("event", case_id, seq)] = None
+    for event in db.session.scalars(sa.select(CaseEvent).where(
+            sa.tuple_(CaseEvent.case_id, CaseEvent.seq).in_(pairs))):
+        memo[("event", event.case_id, event.seq)] = event
+    memo["quality_disputes"] = set(db.session.scalars(sa.select(Dispute.case_id).where(
+        Dispute.case_id.in_(case_ids), Dispute.status == "open",
+        Dispute.category == "service_quality")))
 
 
 def retry_document(document_id: int) -> None:

@@ -41,7 +41,8 @@ class ContactEntry:
     note: str = ""
 
 
-def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+def write_member(archive: zipfile.ZipFile, name: str, data: bytes | str) -> None:
+    """Add one member with the fixed time and mode, deflated."""
     info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
@@ -53,7 +54,7 @@ def stable_zip(data: bytes) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
         for info in source.infolist():
-            _write(target, info.filename, source.read(info))
+            write_member(target, info.filename, source.read(info))
     return out.getvalue()
 
 
@@ -75,7 +76,7 @@ def zip_documents(items: list[tuple[str, bytes]]) -> bytes:
             if name in seen:
                 raise ValueError(f"duplicate file name in zip: {name}")
             seen.add(name)
-            _write(archive, name, data)
+            write_member(archive, name, data)
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from docx import Document
+from docx.opc.pkgwriter import PackageWriter
 from docxtpl import DocxTemplate
 from jinja2 import Environment, StrictUndefined, Template, TemplateError, UndefinedError
 
-from documents.batch import stable_zip
+from documents.batch import stable_zip, write_member
 from documents.contexts import TEMPLATES, build_context, sample_facts
 from documents.facts import LetterFacts
 from documents.lint import lint_text
@@ -174,14 +176,83 @@ class Rendered:
     text: str
 
 
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_T, _TAB, _PTAB, _BR, _CR, _HYPHEN = (_W + n for n in ("t", "tab", "ptab", "br", "cr",
+                                                       "noBreakHyphen"))
+_R, _HYPERLINK, _P = _W + "r", _W + "hyperlink", _W + "p"
+
+
+def _run_text(run: Any) -> str:
+    """A run's text as python-docx reads it: tabs, line breaks (not page breaks), hyphens."""
+    parts = []
+    for child in run:
+        tag = child.tag
+        if tag == _T:
+            parts.append(child.text or "")
+        elif tag in (_TAB, _PTAB):
+            parts.append("\t")
+        elif tag == _CR or (tag == _BR and child.get(_W + "type") in (None, "textWrapping")):
+            parts.append("\n")
+        elif tag == _HYPHEN:
+            parts.append("-")
+    return "".join(parts)
+
+
+def _paragraph_lines(element: Any) -> list[str]:
+    """The text of every paragraph under an XML element, in document order (table cells
+    row by row), straight from lxml: python-docx's objects take longer than the render."""
+    lines = []
+    for paragraph in element.iter(_P):
+        parts = []
+        for child in paragraph:
+            if child.tag == _R:
+                parts.append(_run_text(child))
+            elif child.tag == _HYPERLINK:
+                parts.extend(_run_text(run) for run in child if run.tag == _R)
+        lines.append("".join(parts))
+    return lines
+
+
+def _letter_text(document: Any) -> str:
+    """Body, then the footers and headers it uses: what `docx_text` reads from a letter."""
+    lines = _paragraph_lines(document.element.body)
+    for section in document.sections:
+        for part in (section.header, section.footer):
+            if not part.is_linked_to_previous:
+                lines.extend(_paragraph_lines(part._element))
+    return "\n".join(lines)
+
+
+class _StableWriter:
+    """python-docx's physical package writer, with fixed member times (stable bytes)."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self._archive = archive
+
+    def write(self, pack_uri: Any, blob: bytes) -> None:
+        write_member(self._archive, pack_uri.membername, blob)
+
+
+def _stable_bytes(document: Any) -> bytes:
+    """What `stable_zip(<python-docx save>)` gives, written once instead of zipped twice."""
+    package = document.part.package
+    parts = list(package.parts)
+    for part in parts:
+        part.before_marshal()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        writer = _StableWriter(archive)
+        PackageWriter._write_content_types_stream(writer, parts)
+        PackageWriter._write_pkg_rels(writer, package.rels)
+        PackageWriter._write_parts(writer, parts)
+    return out.getvalue()
+
+
 def render_letter(kind_or_path: Source, context: Mapping[str, Any]) -> Rendered:
     """Render a template (kind, path or bytes) from the per-process cache, autoescaped."""
     template = _LetterTemplate(compiled_template(kind_or_path))
     template.render(dict(context), jinja_env=_env, autoescape=True)
-    text = _document_text(template.docx)
-    out = io.BytesIO()
-    template.save(out)
-    return Rendered(stable_zip(out.getvalue()), text)
+    return Rendered(_stable_bytes(template.docx), _letter_text(template.docx))
 
 
 def render_docx(kind_or_path: Source, context: Mapping[str, Any]) -> bytes:

@@ -672,3 +672,35 @@ def test_a_failed_letter_shows_its_error_and_a_retry_to_staff_who_may_act(
     [done] = docs(case_id)
     assert done.status == "rendered"
     assert retry_url not in page_as(lettered.supervisor)
+
+
+def test_a_batch_renders_the_letters_the_one_by_one_path_would(lettered, now):
+    """render_many reads its batch's rows in a few queries up front: same facts, same bytes."""
+    from documents.contexts import build_context
+    from documents.render import render_docx, sha256_hex
+
+    later = now + timedelta(days=40)
+    cases = [hostile_case(lettered, now, rate=Decimal("0.0005")) for _ in range(3)]
+    for case in cases:
+        demand = to_demand(lettered, case.id, now)
+        letters.render_stored(demand.id)
+        letters.record_dispatch(demand.id, lettered.collector, "ems", f"EMS{case.id}", None,
+                                now=now)
+        deliver(case.id, lettered.collector, now + timedelta(days=2), tracking_no=f"EMS{case.id}",
+                contents_label="物业费催缴通知书")
+        services.fire_event(case.id, "request_legal_action", lettered.collector, now=later)
+        services.fire_event(case.id, "approve_lawyer_letter", lettered.legal, now=later)
+    db.session.get(DunningCase, cases[2].id).debtor.identified = False  # its builder fails
+    db.session.commit()
+    ids = [docs(case.id, "lawyer_letter")[0].id for case in cases]
+
+    assert letters.render_many(ids) == {"rendered": 2, "failed": 1}
+    assert letters.render_many(ids) == {"already": 3}
+    for case in cases[:2]:
+        [letter] = docs(case.id, "lawyer_letter")
+        again = render_docx("lawyer_letter", build_context("lawyer_letter",
+                                                           letters.letter_facts(letter)))
+        assert sha256_hex(again) == letter.sha256
+        text = text_of(letter)
+        assert "2026年11月23日" in text and "违约金" in text  # earlier demand, penalty
+    assert "欠费责任人" in docs(cases[2].id, "lawyer_letter")[0].error
