@@ -27,6 +27,7 @@ from .models import (
     Dispute,
     Document,
     DunningCase,
+    LateFeeWaiver,
     LitigationRecord,
     Payment,
     PaymentPlan,
@@ -349,6 +350,13 @@ class Statement:
     stopped_on: date | None
     cap_rate: Decimal
     paid_lines: int
+    waivers: list = field(default_factory=list)  # LateFeeWaiver rows, oldest first
+    waived: Decimal = ZERO
+
+    @property
+    def late_fees_due(self) -> Decimal:
+        """The late fee that may still be asked for: the capped figure less what was waived."""
+        return max(self.late_fees - self.waived, ZERO)
 
 
 def quality_dispute_since(case: DunningCase) -> date | None:
@@ -397,9 +405,12 @@ def statement(case: DunningCase, today: date, lpr: Decimal) -> Statement:
     claimable = sum((r.balance for r in rows if not r.time_barred), ZERO)
     fees = [r.late_fee for r in rows if r.late_fee]
     allowed = sum((f.allowed for f in fees), ZERO)
+    waivers = list(db.session.scalars(sa.select(LateFeeWaiver).where(
+        LateFeeWaiver.case_id == case.id).order_by(LateFeeWaiver.id)))
     return Statement(rows, principal, min(allowed, claimable),
                      sum((f.contractual for f in fees), ZERO), any(f.over_cap for f in fees),
-                     allowed > claimable, stopped, cap_rate, paid_lines)
+                     allowed > claimable, stopped, cap_rate, paid_lines, waivers,
+                     sum((w.amount for w in waivers), ZERO))
 
 
 # -- the timeline ---------------------------------------------------------------------------------

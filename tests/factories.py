@@ -221,3 +221,14 @@ LETTER_POLICY = {
         "lawyer_phone": "0571-86660018",
     },
 }
+
+
+def contract_rate(rate: str) -> None:
+    """Give every charge line a contracted late-fee rate per day (e.g. "0.0003" = 0.3‰)."""
+    from sqlalchemy import select
+
+    from casework.models import ChargeLine
+
+    for line in db.session.scalars(select(ChargeLine)):
+        line.contract_daily_rate = Decimal(rate)
+    db.session.commit()

@@ -13,6 +13,7 @@ from .review import REVIEW_STATUSES, OutcomeReview  # noqa: F401
 from .staff import ROLE_LABELS, ROLES, StaffUser, staff_community
 from .timers import TIMER_STATUSES, OutboxMessage, Timer
 from .types import Fixed, Money, UTCDateTime, money, utcnow
+from .waivers import LateFeeWaiver  # noqa: F401
 from .work import CollectionTarget, LitigationRecord, LoginAttempt
 
 __all__ = [

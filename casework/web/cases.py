@@ -331,6 +331,20 @@ def assign_case(case_id: int):
     return _done(case, _("Assignment saved."))
 
 
+@bp.post("/cases/<int:case_id>/waivers")
+@roles("supervisor")
+def waive_late_fee(case_id: int):
+    from ..services.waivers import grant_waiver
+
+    case = load_case(case_id)
+    try:
+        waiver = grant_waiver(case.id, current_user, text("amount"), text("reason"),
+                              now=web_now(), expected_version=ensure_fresh(case))
+    except SERVICE_ERRORS as exc:
+        return _refused(case, exc, "waiver")
+    return _done(case, _("Late fee of %(amount)s waived.", amount=f"¥{waiver.amount:,.2f}"))
+
+
 # -- documents -----------------------------------------------------------------------------------
 
 

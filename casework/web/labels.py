@@ -149,6 +149,7 @@ EVENT_KINDS = {
     "reveal": _l("Phone number shown"), "dispatch": _l("Letter sent"),
     "proof": _l("Proof of delivery"), "task": _l("Task done"), "link": _l("Linked case"),
     "litigation": _l("Court record"), "review": _l("Outcome review"),
+    "waiver": _l("Late fee waived"),
 }
 REVIEW_STATUS = {"submitted": _l("Awaiting confirmation"), "confirmed": _l("Confirmed"),
                  "returned": _l("Returned")}
