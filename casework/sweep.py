@@ -8,6 +8,7 @@ claimed again later.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,13 @@ from .services.timers import due_timer_ids
 log = logging.getLogger("casework.sweep")
 RETRY = Retry(max=3, interval=[10, 30, 60])
 DOCUMENTS_PER_JOB = 25
+
+
+def batch_job_id(prefix: str, ids: list[int]) -> str:
+    """A job id that names exactly this set of rows: the same batch gets the same id (so a
+    second sweep cannot queue it twice), two different batches never share one."""
+    digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:16]
+    return f"{prefix}-{ids[0]}-{len(ids)}-{digest}"
 
 
 @dataclass
@@ -57,7 +65,7 @@ def sweep(now: datetime, *, batch: int = 500, max_batches: int = 200, queue=None
         if not ids:
             db.session.rollback()
             break
-        job_id = f"timers-{ids[0]}-{ids[-1]}-{len(ids)}"
+        job_id = batch_job_id("timers", ids)
         if inline:
             db.session.rollback()
             jobs.run_timers_here(ids, now)
@@ -79,7 +87,7 @@ def sweep(now: datetime, *, batch: int = 500, max_batches: int = 200, queue=None
             break
     ids = _due_message_ids(now, batch)
     if ids:
-        job_id = f"messages-{ids[0]}-{ids[-1]}-{len(ids)}-{int(now.timestamp())}"
+        job_id = f"{batch_job_id('messages', ids)}-{int(now.timestamp())}"
         if inline:
             db.session.rollback()
             jobs.send_messages_here(ids, now)
@@ -135,7 +143,7 @@ def _sweep_documents(now: datetime, batch: int, queue, documents_queue, inline: 
         enqueued: list[int] = []
         for start in range(0, len(ids), DOCUMENTS_PER_JOB):
             chunk = ids[start:start + DOCUMENTS_PER_JOB]
-            job_id = f"docs-{chunk[0]}-{chunk[-1]}-{len(chunk)}"
+            job_id = batch_job_id("docs", chunk)
             try:
                 target.enqueue(jobs.render_documents, chunk, job_id=job_id, retry=RETRY,
                                result_ttl=3600, failure_ttl=7 * 86400, job_timeout=1800)

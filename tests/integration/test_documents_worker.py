@@ -25,7 +25,7 @@ from rq.job import Job
 from casework import services, storage
 from casework.extensions import db
 from casework.models import Building, Document, DocumentBatch, DunningCase, Unit
-from casework.sweep import sweep
+from casework.sweep import batch_job_id, sweep
 from documents.render import docx_text, find_office
 from tests.redis_db import dedicated_redis
 from tests.factories import debtor, two_contacts
@@ -169,7 +169,7 @@ def test_the_sweep_hands_pending_letters_to_the_documents_queue_in_batches(
     again = sweep(now + timedelta(minutes=1), queue=Queue("dunning", connection=redis_conn))
     assert first.documents == 3 and again.documents == 0
     ids = sorted(d.id for d in db.session.scalars(sa.select(Document)))
-    job_id = f"docs-{ids[0]}-{ids[-1]}-3"
+    job_id = batch_job_id("docs", ids)
     assert Queue("documents", connection=redis_conn).job_ids == [job_id]  # one job for all
 
     pdf = "1" if find_office() else "0"

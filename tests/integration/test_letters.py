@@ -30,7 +30,7 @@ from casework.models import (
     Policy,
     TemplateVersion,
 )
-from casework.sweep import sweep
+from casework.sweep import batch_job_id, sweep
 from documents.render import docx_text, find_office, template_path
 from tests.factories import LETTER_POLICY, debtor, two_contacts, unit
 
@@ -269,7 +269,7 @@ def test_the_sweep_enqueues_and_renders_each_document_once(lettered, now):
     first = sweep(now, queue=queue)
     second = sweep(now + timedelta(minutes=1), queue=queue)
     doc_jobs = [j for j in queue.jobs if j[0] is jobs.render_documents]
-    job_id = f"docs-{demand.id}-{demand.id}-1"
+    job_id = batch_job_id("docs", [demand.id])
     assert doc_jobs == [(jobs.render_documents, ([demand.id],), job_id)]
     assert first.documents == 1 and second.documents == 0
     assert docs(lettered.case.id)[0].enqueued_at is not None
