@@ -908,8 +908,8 @@ def start_batch(*, building_id: int | None = None, case_ids: Sequence[int] | Non
         queue.enqueue(jobs.render_batch, batch_id=batch.id, job_id=batch.job_id,
                       result_ttl=7 * 86400, failure_ttl=7 * 86400, job_timeout=3600)
     except Exception:
-        with transaction():  # Redis refused it: the batch never ran, say so
-            db.session.get(DocumentBatch, batch.id).status = "not_enqueued"
+        with transaction():  # Redis refused it: no job will run this batch, so keep no row
+            db.session.delete(db.session.get(DocumentBatch, batch.id))
         raise
     return batch
 
