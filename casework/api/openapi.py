@@ -19,6 +19,7 @@ ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 DATE_IN = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$",
            "description": "YYYY-MM-DD, years 2000 to 2100."}
 TS = {"type": "string", "format": "date-time"}
+IMPORT_STATUSES = ("pending", "running", "previewed", "imported", "refused", "failed")
 
 
 def nullable(schema: dict) -> dict:
@@ -193,6 +194,50 @@ SCHEMAS: dict[str, Any] = {
         "grade": nullable({"type": "string"}), "created_at": TS,
         "error": nullable({"type": "string"}), "downloadable": {"type": "boolean"},
     }, ["id", "case_id", "kind", "status", "downloadable"]),
+    "RowError": obj({"row": {"type": "integer", "minimum": 0,
+                             "description": "The row as the spreadsheet numbers it (0: the file "
+                                            "as a whole)."},
+                     "column": {"type": "string", "description": "The file's column header."},
+                     "value": {"type": "string"}, "reason": {"type": "string"}},
+                    ["row", "column", "value", "reason"]),
+    "ImportRequest": obj({
+        "kind": {"type": "string", "enum": ["ledger", "payments"]},
+        "file": {"type": "string", "format": "binary",
+                 "description": "The ledger (.xlsx, or .csv in UTF-8 or GBK) or payments file."},
+        "dry_run": {"type": "string", "enum": ["true", "false"], "default": "false",
+                    "description": "true: preview what would change and write nothing."},
+        "community_code": text(32, description="Every row belongs to this community."),
+        "mapping": text(64, description="The name of a saved column mapping."),
+    }, ["kind", "file"]),
+    "ImportRun": obj({
+        "id": ID, "kind": {"type": "string", "enum": ["ledger", "payments"]},
+        "status": {"type": "string", "enum": list(IMPORT_STATUSES)},
+        "dry_run": {"type": "boolean"}, "filename": {"type": "string"},
+        "community_code": nullable({"type": "string"}),
+        "mapping_name": nullable({"type": "string"}), "created_at": TS,
+        "finished_at": nullable(TS), "finished": {"type": "boolean"},
+        "progress": nullable(obj({
+            "phase": {"type": "string"}, "done": {"type": "integer", "minimum": 0},
+            "total": nullable({"type": "integer", "minimum": 0})}, ["phase", "done"],
+            description="How far a worker got (while the run is pending or running).")),
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"},
+                   "description": "What the import did or, for a dry run, would do."},
+        "case_ids": {"type": "array", "items": ID},
+        "warnings": {"type": "array", "items": ref("RowError")},
+        "error_count": {"type": "integer", "minimum": 0},
+        "errors": {"type": "array", "items": ref("RowError"), "maxItems": 50,
+                   "description": "The first errors; a refused file writes nothing."},
+        "links": obj({"self": {"type": "string"}, "errors": {"type": "string"},
+                      "error_report": {"type": "string"}}, ["self", "errors", "error_report"]),
+    }, ["id", "kind", "status", "dry_run", "filename", "finished", "counts", "error_count",
+        "errors", "links"]),
+    "ImportErrors": obj({
+        "id": ID, "status": {"type": "string", "enum": list(IMPORT_STATUSES)},
+        "error_count": {"type": "integer", "minimum": 0},
+        "errors": {"type": "array", "items": ref("RowError")},
+        "truncated": {"type": "boolean",
+                      "description": "More errors than kept here (errors.csv has them all)."},
+    }, ["id", "status", "error_count", "errors", "truncated"]),
 }
 
 JSON = "application/json"
@@ -214,6 +259,8 @@ RESPONSES = {
                                                         ref("ConflictError")]}}}},
     "Conflict": _error("Someone else changed it first, or it is not possible in its state.",
                        "ConflictError"),
+    "TooLarge": _error("The upload is larger than 50 MiB."),
+    "Unavailable": _error("The job queue is down; the import did not start."),
 }
 
 
@@ -242,6 +289,13 @@ PAGE_PARAMS = [
 READ = {"401": _r("Unauthorized"), "422": _r("InvalidInput")}
 WRITE = {"400": _r("BadRequest"), "401": _r("Unauthorized"), "403": _r("Forbidden"),
          "404": _r("NotFound"), "422": _r("InvalidInput")}
+
+
+def _run_get(operation_id: str, summary: str, ok: dict) -> dict:
+    return {"get": {"operationId": operation_id, "summary": summary,
+                    "parameters": [_path_id("run_id")],
+                    "responses": {"200": ok, "401": _r("Unauthorized"), "403": _r("Forbidden"),
+                                  "404": _r("NotFound")}}}
 
 
 def document() -> dict[str, Any]:
@@ -374,6 +428,32 @@ def document() -> dict[str, Any]:
                     "401": _r("Unauthorized"), "404": _r("NotFound")},
             },
         },
+        "/imports": {
+            "post": {
+                "operationId": "startImport",
+                "summary": "Upload a ledger or payments file (admins and supervisors): the run "
+                           "is recorded and imported at once (small files) or by a worker; "
+                           "poll it. A refused file writes nothing and its run lists the "
+                           "errors by row and column",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {
+                    "schema": ref("ImportRequest"),
+                    "encoding": {"file": {"contentType": "application/octet-stream"}}}}},
+                "responses": {
+                    "202": {"description": "The run (finished already for a small file)",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {JSON: {"schema": ref("ImportRun")}}},
+                    **WRITE, "413": _r("TooLarge"), "503": _r("Unavailable")},
+            },
+        },
+        "/imports/{run_id}": _run_get("getImport", "An import run's status and counts",
+                                      _ok("ImportRun")),
+        "/imports/{run_id}/errors": _run_get(
+            "getImportErrors", "An import run's row errors (row, column, value, reason)",
+            _ok("ImportErrors")),
+        "/imports/{run_id}/errors.csv": _run_get(
+            "getImportErrorReport", "All of an import run's errors as CSV (UTF-8 with BOM)",
+            {"description": "The error report", "content": {
+                "text/csv": {"schema": {"type": "string", "format": "binary"}}}}),
         "/openapi.json": {
             "get": {"operationId": "openapi", "security": [],
                     "responses": {"200": {"description": "This document",

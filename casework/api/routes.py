@@ -11,11 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, g, jsonify, request, send_file
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from workflows.dunning import EVENT_NAMES, STATE_IDS
 
-from .. import exports, services, storage
+from .. import exports, imports, services, storage
 from ..extensions import db
+from ..imports.runs import ensure_can_import, get_run, job_progress
 from ..models import (
     CHANNELS,
     OUTCOMES,
@@ -33,7 +35,7 @@ from ..models import (
 )
 from ..services.access import can_see, community_ids, visible_cases
 from ..services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from . import BadRequest, bp, serialize
+from . import BadRequest, bp, error, serialize
 from .openapi import document as openapi_document
 
 MAX_ID = 2**31 - 1
@@ -473,3 +475,77 @@ def export(kind: str, fmt: str):
     result = exports.export(kind, fmt, user())
     return Response(result.data, mimetype=result.mimetype, headers={
         "Content-Disposition": f'attachment; filename="{result.filename}"'})
+
+
+# --- imports ------------------------------------------------------------------------------------
+
+IMPORT_KINDS = ("ledger", "payments")
+MAX_UPLOAD = 50 * 2**20  # bytes
+
+
+def _flag(form, field: str) -> bool:
+    value = text(form, field, max_len=5)
+    if value not in (None, "", "true", "false"):
+        raise InvalidInput(field, f"“{field}”只能是 true 或 false。",
+                           f"'{field}' must be true or false.")
+    return value == "true"
+
+
+@bp.post("/imports")
+def start_import():
+    """Upload a ledger or payments file: the run is recorded and imported here (small files)
+    or by a worker, as in the admin UI; 202 with the run to poll."""
+    me = user()
+    ensure_can_import(me)
+    if (request.content_length or 0) > MAX_UPLOAD + 64 * 1024:
+        raise RequestEntityTooLarge(f"文件过大（最多 {MAX_UPLOAD // 2**20} MiB）。")
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+    if upload is None:
+        raise InvalidInput("file", "请以 multipart/form-data 上传文件（字段名 file）。",
+                           "Upload the file as multipart/form-data, field 'file'.")
+    data = upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise RequestEntityTooLarge(f"文件过大（最多 {MAX_UPLOAD // 2**20} MiB）。")
+    if not data.strip():
+        raise InvalidInput("file", "上传的文件是空的。", "The uploaded file is empty.")
+    form = request.form
+    kind = choice(form, "kind", IMPORT_KINDS, required=True)
+    dry_run = _flag(form, "dry_run")
+    community_code = (text(form, "community_code", max_len=32) or "").strip() or None
+    mapping = (text(form, "mapping", max_len=64) or "").strip() or None
+    filename = (upload.filename or "").strip()[:256] or "upload"
+    run = imports.start_import(kind, data, filename, user=me, community_code=community_code,
+                               mapping=mapping, dry_run=dry_run)
+    if run.status == "failed" and not run.job_id:
+        return error(503, "unavailable", "任务队列暂不可用，导入没有开始；请稍后重试。",
+                     "The job queue is unavailable; the import did not start. Retry later.")
+    response = jsonify(serialize.import_run(run, job_progress(run)))
+    response.status_code = 202
+    response.headers["Location"] = f"/api/v1/imports/{run.id}"
+    return response
+
+
+def _run(run_id: int):
+    return get_run(run_id if 1 <= run_id <= MAX_ID else 0, user())  # 0: never an id
+
+
+@bp.get("/imports/<int:run_id>")
+def import_status(run_id: int):
+    run = _run(run_id)
+    return jsonify(serialize.import_run(run, job_progress(run)))
+
+
+@bp.get("/imports/<int:run_id>/errors")
+def import_errors(run_id: int):
+    """The row errors kept on the run (the first 1,000; errors.csv has them all)."""
+    run = _run(run_id)
+    errors = run.errors or []
+    return jsonify({"id": run.id, "status": run.status, "error_count": run.error_count,
+                    "errors": errors, "truncated": run.error_count > len(errors)})
+
+
+@bp.get("/imports/<int:run_id>/errors.csv")
+def import_error_report(run_id: int):
+    run = _run(run_id)
+    return Response(imports.error_report(run.id), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="import-{run.id}-errors.csv"'})

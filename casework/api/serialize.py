@@ -14,6 +14,7 @@ from ..models import (
     ContactAttempt,
     Document,
     DunningCase,
+    ImportRun,
     Payment,
     Task,
 )
@@ -115,3 +116,22 @@ def document(d: Document, downloadable: bool) -> dict[str, Any]:
             "dispatched_at": when(d.dispatched_at), "delivered_on": day(d.delivered_on),
             "grade": d.grade, "created_at": when(d.created_at), "error": d.error,
             "downloadable": downloadable}
+
+
+def import_run(run: ImportRun, progress: dict[str, Any] | None,
+               max_errors: int = 50) -> dict[str, Any]:
+    """An import run: where it is, what it did (counts), and its first row errors."""
+    summary = run.summary or {}
+    return {
+        "id": run.id, "kind": run.kind, "status": run.status, "dry_run": run.dry_run,
+        "filename": run.filename, "community_code": run.community_code,
+        "mapping_name": run.mapping_name, "created_at": when(run.created_at),
+        "finished_at": when(run.finished_at), "finished": run.finished_at is not None,
+        "progress": progress, "counts": summary.get("counts") or {},
+        "case_ids": summary.get("case_ids") or [],
+        "warnings": (summary.get("warnings") or [])[:max_errors],
+        "error_count": run.error_count, "errors": (run.errors or [])[:max_errors],
+        "links": {"self": f"/api/v1/imports/{run.id}",
+                  "errors": f"/api/v1/imports/{run.id}/errors",
+                  "error_report": f"/api/v1/imports/{run.id}/errors.csv"},
+    }

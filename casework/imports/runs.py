@@ -27,9 +27,7 @@ def start_import(kind: str, data: bytes, filename: str, *, user: StaffUser | Non
 
     if kind not in ("ledger", "payments"):
         raise NotFound(f"没有这种导入：{kind}", f"No such import: {kind}")
-    if user is not None and not user.has_role(*IMPORT_ROLES):
-        raise Forbidden("只有管理员或催缴组长可以导入。",
-                        "Only an admin or supervisor may import.")
+    ensure_can_import(user)
     digest = hashlib.sha256(data).hexdigest()
     relpath = storage.save(f"imports/{digest[:16]}-{storage.safe_filename(filename, 'upload')}",
                            data)
@@ -44,13 +42,41 @@ def start_import(kind: str, data: bytes, filename: str, *, user: StaffUser | Non
         return run_import(run.id)
     from ..queues import get_queue
 
-    job = get_queue("default").enqueue("casework.imports.runs.import_job", run.id,
-                                       job_id=f"import-{run.id}", job_timeout=JOB_TIMEOUT,
-                                       result_ttl=86400)
+    try:
+        job = get_queue("default").enqueue("casework.imports.runs.import_job", run.id,
+                                           job_id=f"import-{run.id}", job_timeout=JOB_TIMEOUT,
+                                           result_ttl=86400)
+    except Exception as exc:  # noqa: BLE001  Redis down or not configured: say so on the run
+        with transaction():
+            run = db.session.get(ImportRun, run.id)
+            run.status, run.finished_at, run.error_count = "failed", utcnow(), 1
+            run.errors = [{"row": 0, "column": "", "value": type(exc).__name__,
+                           "reason": "任务队列暂不可用，导入没有开始；请稍后重试"}]
+        return run
     with transaction():
         run = db.session.get(ImportRun, run.id)
         run.job_id = job.id
     return run
+
+
+def get_run(run_id: int, user: StaffUser | None) -> ImportRun:
+    """A run `user` may see (None: the system): admins see every run, supervisors the runs
+    they started; anyone else is refused before the id is looked up."""
+    if user is not None and not user.has_role(*IMPORT_ROLES):
+        raise Forbidden("只有管理员或催缴组长可以查看导入。",
+                        "Only an admin or supervisor may see imports.")
+    run = db.session.get(ImportRun, run_id)
+    if run is None:
+        raise NotFound(f"导入记录 {run_id} 不存在。", f"Import run {run_id} does not exist.")
+    if user is not None and not user.has_role("admin") and run.created_by_id != user.id:
+        raise Forbidden("这是其他人发起的导入。", "Someone else started this import.")
+    return run
+
+
+def ensure_can_import(user: StaffUser | None) -> None:
+    if user is not None and not user.has_role(*IMPORT_ROLES):
+        raise Forbidden("只有管理员或催缴组长可以导入。",
+                        "Only an admin or supervisor may import.")
 
 
 def run_import(run_id: int, progress=None) -> ImportRun:
@@ -114,21 +140,26 @@ def import_progress(run_id: int) -> dict[str, Any]:
     run = db.session.get(ImportRun, run_id)
     if run is None:
         raise NotFound(f"导入记录 {run_id} 不存在。", f"Import run {run_id} does not exist.")
-    progress = None
-    if run.job_id and run.status in ("pending", "running"):
-        try:
-            from rq.job import Job
-
-            from ..queues import redis_connection
-
-            progress = Job.fetch(run.job_id, connection=redis_connection()).get_meta(
-                refresh=True).get("progress")
-        except Exception:  # noqa: BLE001  Redis down or the job expired: the row still tells
-            progress = None
     return {"id": run.id, "kind": run.kind, "status": run.status, "dry_run": run.dry_run,
-            "filename": run.filename, "progress": progress,
+            "filename": run.filename, "progress": job_progress(run),
             "summary": (run.summary or {}).get("counts", {}), "error_count": run.error_count,
             "errors": run.errors[:50], "finished": run.finished_at is not None}
+
+
+def job_progress(run: ImportRun) -> dict[str, Any] | None:
+    """{phase, done, total} of a run still going in a worker (None once it ended, or when
+    Redis cannot tell: the run's row still does)."""
+    if not run.job_id or run.status not in ("pending", "running"):
+        return None
+    try:
+        from rq.job import Job
+
+        from ..queues import redis_connection
+
+        return Job.fetch(run.job_id, connection=redis_connection()).get_meta(
+            refresh=True).get("progress")
+    except Exception:  # noqa: BLE001  Redis down or the job expired
+        return None
 
 
 def error_report(run_id: int) -> bytes:

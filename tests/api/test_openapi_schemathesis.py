@@ -56,4 +56,5 @@ def test_the_served_document_is_the_tested_one(client):
     assert served == document()
     loaded = schemathesis.openapi.from_dict(served)
     labels = [op.ok().label for op in loaded.get_all_operations()]
-    assert "POST /cases/{case_id}/events" in labels and len(labels) == 12
+    assert "POST /cases/{case_id}/events" in labels and len(labels) == 16
+    assert "POST /imports" in labels
