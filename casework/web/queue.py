@@ -31,12 +31,15 @@ def queue_filters() -> queries.QueueFilters:
         reason=reason if reason in REASON_CLASSES else None)
 
 
-def _paging(prefix: str = "") -> queries.Paging:
-    per = _int_arg("per")
-    sort = request.args.get("sort")
-    return queries.Paging(page=max(_int_arg(f"{prefix}page") or 1, 1),
-                          per=per if per in queries.PAGE_SIZES else queries.PAGE_SIZES[0],
-                          sort=sort if sort in queries.QUEUE_SORTS else queries.QUEUE_SORTS[0])
+SIDE_LIST = 10  # rows a page in the team queue and "my other cases" (the main list: 25/50/100)
+
+
+def _paging(prefix: str = "", per: int | None = None) -> queries.Paging:
+    chosen, sort = _int_arg("per"), request.args.get("sort")
+    return queries.Paging(
+        page=max(_int_arg(f"{prefix}page") or 1, 1),
+        per=per or (chosen if chosen in queries.PAGE_SIZES else queries.PAGE_SIZES[0]),
+        sort=sort if sort in queries.QUEUE_SORTS else queries.QUEUE_SORTS[0])
 
 
 @bp.get("/queue")
@@ -47,8 +50,8 @@ def queue():
     counts = queries.section_counts(current_user, now, filters)
     mine = queries.task_page(current_user, now, filters, _paging(), total=sum(counts.values()))
     sections = {key: [r for r in mine.rows if r.section == key] for key in queries.SECTIONS}
-    team = queries.task_page(current_user, now, filters, _paging("t"), mine=False)
-    cases = queries.case_page(current_user, now, filters, _paging("c"))
+    team = queries.task_page(current_user, now, filters, _paging("t", SIDE_LIST), mine=False)
+    cases = queries.case_page(current_user, now, filters, _paging("c", SIDE_LIST))
     return render_template("queue.html", sections=sections, counts=counts, mine=mine, team=team,
                            filters=filters, cases=cases, paging=mine.paging,
                            choices=queries.filter_choices(current_user), total=mine.total)
