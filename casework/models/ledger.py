@@ -61,7 +61,7 @@ class Payment(db.Model):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("dunning_case.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Money())
     unallocated: Mapped[Decimal] = mapped_column(Money(), default=ZERO)  # overpayment on account
-    paid_on: Mapped[date] = mapped_column(sa.Date)
+    paid_on: Mapped[date] = mapped_column(sa.Date, index=True)  # the reports find periods by it
     channel: Mapped[str] = mapped_column(sa.String(32), default="counter")
     external_id: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
     designated: Mapped[list] = mapped_column(sa.JSON, default=list)  # charge line ids

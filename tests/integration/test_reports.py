@@ -282,6 +282,16 @@ def test_a_reader_sees_only_the_communities_in_scope(books):
     assert report("what_works", scope=frozenset()).total["contacts"] == 0
 
 
+def test_collector_rows_are_the_collectors_of_the_chosen_community(books):
+    other = factories.staff("col3", "collector", name="钱催费")
+    other.communities = [books["empty"]]
+    db.session.commit()
+    here = report("conduct", group="collector", community_id=books["community"].id)
+    assert {r["label"] for r in here.rows} == {"王催费", "赵催费"}  # (they record none)
+    there = report("conduct", group="collector", community_id=books["empty"].id)
+    assert "钱催费" in {r["label"] for r in there.rows}
+
+
 # -- statement counts -----------------------------------------------------------------------------
 
 
