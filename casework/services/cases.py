@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -11,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows import dunning
@@ -104,22 +104,24 @@ def open_cases(requests: Sequence[CaseRequest], actor: Actor,
     Every request is checked before anything is written, and a refused request refuses them
     all. Requests are taken in order, so a later request for the same debtor and community
     joins the case an earlier one opened. A handful of statements for any number of cases:
-    the debtors, communities, lines, open cases and policies are each read in one query, and
-    the new cases, their events and the lines' case ids go in with one flush each.
+    the debtors, communities, lines, open cases and policies are each read in one query; the
+    new cases and their events go in with one batched INSERT each, and the new cases' numbers
+    and the lines' case ids with one UPDATE each.
     """
     if not requests:
         return []
     debtors = _ids_present(Debtor, {r.debtor_id for r in requests})
     communities = _ids_present(Community, {r.community_id for r in requests})
     all_ids = sorted({i for r in requests for i in r.charge_line_ids})
-    lines: dict[int, tuple[ChargeLine, int]] = {}
+    lines: dict[int, LineFacts] = {}
     for chunk in _chunks(all_ids):
-        for line, community_id in db.session.execute(
-                sa.select(ChargeLine, Building.community_id)
+        for row in db.session.execute(
+                sa.select(ChargeLine.id, ChargeLine.debtor_id, ChargeLine.case_id,
+                          Building.community_id)
                 .join(Unit, Unit.id == ChargeLine.unit_id)
                 .join(Building, Building.id == Unit.building_id)
                 .where(ChargeLine.id.in_(chunk))):
-            lines[line.id] = (line, community_id)
+            lines[row.id] = LineFacts(*row)
     claimed: set[int] = set()
     for r in requests:
         _check_request(r, debtors, communities, lines, claimed)
@@ -145,8 +147,8 @@ def open_cases(requests: Sequence[CaseRequest], actor: Actor,
         db.session.add_all(cases[pair] for pair in new)
         db.session.flush()
     out: list[DunningCase] = []
-    held: dict[int, list[ChargeLine]] = defaultdict(list)  # a new case's lines
-    opened: dict[int, DunningCase] = {}
+    case_of_line: dict[int, int] = {}
+    opened: list[DunningCase] = []
     for r in requests:
         pair = (r.debtor_id, r.community_id)
         case = cases[pair]
@@ -156,24 +158,55 @@ def open_cases(requests: Sequence[CaseRequest], actor: Actor,
             audit.append(case, actor, "opened", "open_case", None, "preparation",
                          {"charge_line_ids": ids, "policy_version": case.policy.version,
                           "assignee_id": r.assignee_id}, at=now)
-            opened[case.id] = case
+            opened.append(case)
         else:
             audit.append(case, actor, "lines", "add_charge_lines",
                          payload={"charge_line_ids": ids}, at=now)
-        for line_id in sorted(set(ids)):
-            line = lines[line_id][0]
-            line.case_id = case.id
-            held[case.id].append(line)
+        case_of_line.update(dict.fromkeys(ids, case.id))
         out.append(case)
-    _write_new_heads(list(opened.values()))
+    _write_new_heads(opened)
+    _set_line_cases(case_of_line)
     for case in {c.id: c for c in out}.values():
-        if case.id in opened:  # it holds just these lines: no need to read them back
-            set_committed_value(case, "charge_lines",
-                                sorted(held[case.id], key=lambda ln: (ln.due_date, ln.id)))
-        else:
-            db.session.expire(case, ["charge_lines"])
+        db.session.expire(case, ["charge_lines"])
         schedule.request(case, now)
     return out
+
+
+@dataclass(frozen=True)
+class LineFacts:
+    """What the checks need of a charge line (read as columns: no objects to build)."""
+
+    id: int
+    debtor_id: int
+    case_id: int | None
+    community_id: int
+
+
+def _set_line_cases(case_of_line: dict[int, int]) -> None:
+    """line.case_id for many lines in one statement (PostgreSQL: one UPDATE over two arrays,
+    elsewhere an executemany), and the same value on any of them loaded in the session."""
+    if not case_of_line:
+        return
+    table = ChargeLine.__table__
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        pairs = sa.select(sa.func.unnest(sa.bindparam("ids", type_=ARRAY(sa.Integer)))
+                          .label("id"),
+                          sa.func.unnest(sa.bindparam("cases", type_=ARRAY(sa.Integer)))
+                          .label("case_id")).subquery()
+        connection.execute(table.update().where(table.c.id == pairs.c.id)
+                           .values(case_id=pairs.c.case_id),
+                           {"ids": list(case_of_line), "cases": list(case_of_line.values())})
+    else:
+        connection.execute(table.update().where(table.c.id == sa.bindparam("b_id"))
+                           .values(case_id=sa.bindparam("b_case")),
+                           [{"b_id": i, "b_case": c} for i, c in case_of_line.items()])
+    for line_id, case_id in case_of_line.items():
+        line = db.session.identity_map.get(identity_key(ChargeLine, line_id))
+        if line is not None:
+            set_committed_value(line, "case_id", case_id)
 
 
 HEAD = ("number", "event_seq", "event_hash", "updated_at")
@@ -194,7 +227,7 @@ def _write_new_heads(cases: list[DunningCase]) -> None:
             set_committed_value(case, key, row[key])  # written below, not by the flush
         set_committed_value(case, "version", row["b_version"])
         rows.append(row)
-    db.session.flush()  # the events and the lines' case ids
+    db.session.flush()  # the events
     table = DunningCase.__table__
     db.session.connection().execute(
         table.update().where(table.c.id == sa.bindparam("b_id"))
@@ -210,7 +243,7 @@ def _ids_present(model, ids: set[int]) -> set[int]:
 
 
 def _check_request(r: CaseRequest, debtors: set[int], communities: set[int],
-                   lines: dict[int, tuple[ChargeLine, int]], claimed: set[int]) -> None:
+                   lines: dict[int, LineFacts], claimed: set[int]) -> None:
     """The checks of one request, in the order a single open_case makes them."""
     if r.debtor_id not in debtors:
         raise InvalidInput("debtor_id", f"业主 {r.debtor_id} 不存在。", "Unknown debtor.")
@@ -224,8 +257,8 @@ def _check_request(r: CaseRequest, debtors: set[int], communities: set[int],
     if missing:
         raise InvalidInput("charge_line_ids", f"欠费记录不存在：{missing}", f"Unknown: {missing}")
     for line_id in sorted(set(r.charge_line_ids)):
-        line, community_id = lines[line_id]
-        if line.debtor_id != r.debtor_id or community_id != r.community_id:
+        line = lines[line_id]
+        if line.debtor_id != r.debtor_id or line.community_id != r.community_id:
             raise InvalidInput("charge_line_ids", f"欠费记录 {line.id} 不属于该业主或小区。",
                                f"Charge line {line.id} belongs to another debtor or community.")
         if line.case_id is not None or line.id in claimed:
