@@ -594,16 +594,14 @@ def check_banned(text: str) -> None:
 
 
 def _render_one(document_id: int) -> tuple[str, str | None]:
-    """Render one pending document into the store, without its PDF: (outcome, stored path)."""
+    """Render one pending document into the store inside the caller's transaction, without
+    its PDF: (outcome, stored path). A rule the facts break marks it failed."""
     doc = db.session.get(Document, document_id)
     if doc is None:
-        db.session.rollback()
         return "missing", None
     kind = doc.kind
     if doc.status != "pending":
-        status = doc.status
-        db.session.rollback()
-        return f"already {status}", None
+        return f"already {doc.status}", None
     try:
         facts = letter_facts(doc)
         source, version = active_template(doc.kind)
@@ -611,11 +609,9 @@ def _render_one(document_id: int) -> tuple[str, str | None]:
         check_banned(rendered.text)
     except (ValueError, TemplateError) as exc:
         message = str(exc)[:2000] or exc.__class__.__name__
-        db.session.rollback()
         failed = db.session.execute(sa.update(Document).where(
             Document.id == document_id, Document.status == "pending")
             .values(status="failed", error=message)).rowcount
-        db.session.commit()
         log.warning("document %s (%s) failed: %s", document_id, kind, message)
         return (f"failed: {message}" if failed else "already handled"), None
     data = rendered.data
@@ -629,14 +625,8 @@ def _render_one(document_id: int) -> tuple[str, str | None]:
     done = db.session.execute(sa.update(Document).where(
         Document.id == document_id, Document.status == "pending").values(**values)).rowcount
     if not done:
-        db.session.rollback()
         return "already handled", None
-    try:
-        storage.save(relpath, data)
-    except BaseException:
-        db.session.rollback()
-        raise
-    db.session.commit()
+    storage.save(relpath, data)
     return "rendered", relpath
 
 
@@ -651,36 +641,42 @@ def _pdf_copies(relpaths: Sequence[str]) -> None:
 
 def render_stored(document_id: int) -> str:
     """Render one pending document into the store; rendering it again changes nothing."""
-    outcome, relpath = _render_one(document_id)
+    try:
+        outcome, relpath = _render_one(document_id)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
     _pdf_copies([relpath] if relpath else [])
     return outcome
 
 
 def render_many(document_ids: Sequence[int]) -> dict[str, int]:
-    """Render pending documents one after another (each in its own transaction), then their
-    PDFs in one LibreOffice run; an error on one document does not stop the others, and the
-    sweep hands an unfinished one over again later."""
+    """Render pending documents in one transaction (a savepoint each: an error on one does
+    not stop the others, and the sweep hands an unfinished one over again later), one commit
+    for all, then their PDFs in one LibreOffice run."""
     outcome: dict[str, int] = {}
     rendered: list[str] = []
-    session = db.session()
-    expire, session.expire_on_commit = session.expire_on_commit, False  # keep what _prefetch read
     token = _batch.set({})
     try:
         _prefetch(sorted(set(document_ids)))
         for document_id in document_ids:
             try:
-                result, relpath = _render_one(document_id)
-            except Exception:  # noqa: BLE001  e.g. the database went away: it stays pending
-                db.session.rollback()
+                with db.session.begin_nested():
+                    result, relpath = _render_one(document_id)
+            except Exception:  # noqa: BLE001  this one stays pending, the others go on
                 log.exception("rendering document %s failed", document_id)
                 result, relpath = "error", None
             if relpath:
                 rendered.append(relpath)
             key = result.split(":")[0].split(" ")[0]
             outcome[key] = outcome.get(key, 0) + 1
+        db.session.commit()  # one commit (one WAL flush) for the batch
+    except BaseException:
+        db.session.rollback()
+        raise
     finally:
         _batch.reset(token)
-        session.expire_on_commit = expire
     _pdf_copies(rendered)
     return outcome
 

@@ -113,7 +113,12 @@ class _LetterTemplate(DocxTemplate):
         xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", template.render(context))
         xml = (xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%")
                .replace("%_}", "%}"))
-        return self.resolve_listing(xml)
+        # resolve_listing turns tabs, newlines and page breaks inside text into Word markup,
+        # one regular expression per paragraph and run: skipped when there are none, which
+        # gives the same XML
+        if any(char in xml for char in "\t\a\n\f"):
+            xml = self.resolve_listing(xml)
+        return xml
 
     def build_xml(self, context, jinja_env=None):
         return self._finish(self._compiled.body, self.docx._part, context)

@@ -50,3 +50,12 @@ def test_uploaded_bytes_are_cached_by_their_content():
     context = build_context("statement", hostile_facts("statement"))
     assert render_docx(data, context) == render_docx(bytes(data), context)
     assert render.compiled_template(data) is render.compiled_template(bytes(data))
+
+
+def test_tabs_and_line_breaks_in_values_render_as_plain_docxtpl_renders_them():
+    # the context builders flatten whitespace; an uploaded template's own text may not
+    context = build_context("payment_demand", hostile_facts("payment_demand"))
+    context["debtor_address"] = "第一行\n第二行\t（后附）"
+    data = render_docx("payment_demand", context)
+    assert data == render_uncached("payment_demand", context)
+    assert "第一行\n第二行\t（后附）" in docx_text(data)
