@@ -2,7 +2,8 @@
 own): `python -m tests.perf.import_bench_child MODE FILE DATABASE_URL` prints JSON.
 
 MODE floor: openpyxl read-only iteration of every row (values_only), the least any import of
-the file must do. MODE import / reimport: `import_ledger` end to end on the database.
+the file must do. MODE import / reimport: `import_ledger` end to end on the database, with its
+time and SQL statements (counted by a before_cursor_execute listener) per progress phase.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def main(mode: str, path: str, url: str) -> dict:
         book.close()
         return {"mode": mode, "seconds": time.perf_counter() - started, "rows": rows,
                 "cells": cells, "baseline_mb": baseline, "peak_mb": rss_mb()}
+    import sqlalchemy as sa
+
+    from casework.extensions import db
+
     phases: dict[str, float] = {}
+    statements: dict[str, int] = {}
     last = [time.perf_counter(), "start"]
 
     def progress(phase: str, done: int, total: int | None) -> None:
@@ -47,7 +53,11 @@ def main(mode: str, path: str, url: str) -> dict:
             phases[last[1]] = phases.get(last[1], 0.0) + moment - last[0]
             last[0], last[1] = moment, phase
 
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements[last[1]] = statements.get(last[1], 0) + 1
+
     with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", count)
         started = time.perf_counter()
         last[0] = started
         result = import_ledger(path, now=NOW, progress=progress)
@@ -56,7 +66,8 @@ def main(mode: str, path: str, url: str) -> dict:
     if not result.ok:
         raise SystemExit(f"import refused: {result.errors[:5]}")
     return {"mode": mode, "seconds": seconds, "rows": result.rows, "summary": result.summary,
-            "phases": {k: round(v, 2) for k, v in phases.items()}, "baseline_mb": baseline,
+            "phases": {k: round(v, 2) for k, v in phases.items()}, "statements": statements,
+            "baseline_mb": baseline,
             "peak_mb": rss_mb()}
 
 

@@ -104,13 +104,15 @@ def test_ledger_import_100k_rows(tmp_path):
     size_mb = path.stat().st_size / 2**20
     cases_s = first["phases"].get("cases", 0.0)
     per_case = 1000 * cases_s / max(1, s["cases_opened"])
+    cases_sql = first["statements"].get("cases", 0)
     without_cases = (first["seconds"] - cases_s) / floor["seconds"]
     record("Ledger import", [
         f"A generated ledger .xlsx of {N:,} rows ({size_mb:.1f} MiB: {shape['units']:,} units, "
         f"a year of monthly 物业费 and an annual 车位费 for half of them; "
         f"{shape['owing_units']:,} units owing) imported end to end on PostgreSQL by "
         "`import_ledger` (parse and validate every row, plan against the database, bulk "
-        "inserts, one case per debtor through `services`). Each run in its own process; "
+        "inserts, the cases in one batch through `services.cases.open_cases`). Each run in its "
+        "own process (run size: `BENCH_LEDGER_ROWS`, default 100,000); "
         "memory is the process's peak RSS (`resource.getrusage`), baseline = after imports and "
         f"app creation. Machine: {os.cpu_count()} cores, 1-minute load average "
         f"{load_before:.1f} before and {load_after:.1f} after the runs (other work on the "
@@ -133,20 +135,22 @@ def test_ledger_import_100k_rows(tmp_path):
         f"({ratio:.2f}×), re-import {'met' if ratio_again <= 2 else 'NOT met'} "
         f"({ratio_again:.2f}×).",
         "",
-        f"Where the first import's time goes: opening the {s['cases_opened']:,} cases takes "
-        f"{cases_s:.1f} s ({per_case:.1f} ms a case) in `services.cases._open_case`, the same "
-        "code the UI and API use — about a dozen statements a case (the case, its first audit "
-        "event, its policy, its timers through `reschedule`). Everything else (reading, "
-        f"checking, planning, writing {N:,} lines) is {without_cases:.2f}× the floor.",
+        f"Where the first import's time goes: the `cases` phase — opening the "
+        f"{s['cases_opened']:,} cases (`services.cases.open_cases`), rescheduling their timers "
+        f"before the commit (`schedule.run_requested`) and the commit — takes {cases_s:.1f} s "
+        f"({per_case:.1f} ms a case) in {cases_sql:,} SQL statements. Everything else "
+        f"(reading, checking, planning, writing {N:,} lines) is {without_cases:.2f}× the floor. "
+        f"SQL statements per phase of the first import: {first['statements']}.",
         "",
         "Done to get here: new charge lines go in by `COPY` on PostgreSQL (executemany with "
         "RETURNING elsewhere) and only the ids of lines that join cases are read back; look-ups "
         "of existing lines, units, debtors and phones are single `= ANY(array)` queries; each "
-        "distinct cell value (periods, dates, amounts, names) is parsed once; debtors and "
-        "buildings are loaded into the session before the cases are opened, so `_open_case` "
-        "finds them without a query. What would bring the first import under 2×: opening "
-        "cases in batches inside the services (one policy and calendar look-up and one flush "
-        "of events and timers for many cases) — a change to the spine's services, not made "
-        "here.",
+        "distinct cell value (periods, dates, amounts, names) is parsed once; the cases are "
+        "opened in one batch by `open_cases` (the one implementation behind `open_case` too): "
+        "one query each for the debtors, communities, charge lines, open cases and policies, "
+        "one batched INSERT of the cases and one of their first audit events, one UPDATE for "
+        "the lines' case ids (over two arrays) and one executemany UPDATE for the new cases' "
+        "numbers and chain heads; their timers are rescheduled in one batch "
+        "(`schedule.reschedule_many`).",
     ])
     print(json.dumps({"floor": floor, "import": first, "reimport": again}, ensure_ascii=False))
