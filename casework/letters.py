@@ -593,9 +593,17 @@ def check_banned(text: str) -> None:
         raise ValueError("文书未生成：" + "；".join(f.message for f in findings))
 
 
-def _render_one(document_id: int) -> tuple[str, str | None]:
+def _update_pending(document_id: int, values: dict[str, Any]) -> bool:
+    """Write a pending document's row now; False if it is no longer pending."""
+    return bool(db.session.execute(sa.update(Document).where(
+        Document.id == document_id, Document.status == "pending").values(**values)).rowcount)
+
+
+def _render_one(document_id: int, write: Callable[[int, dict[str, Any]], bool] = _update_pending
+                ) -> tuple[str, str | None]:
     """Render one pending document into the store inside the caller's transaction, without
-    its PDF: (outcome, stored path). A rule the facts break marks it failed."""
+    its PDF: (outcome, stored path). A rule the facts break marks it failed. `write` records
+    the row (its status guarded) before the file is written."""
     doc = db.session.get(Document, document_id)
     if doc is None:
         return "missing", None
@@ -609,9 +617,7 @@ def _render_one(document_id: int) -> tuple[str, str | None]:
         check_banned(rendered.text)
     except (ValueError, TemplateError) as exc:
         message = str(exc)[:2000] or exc.__class__.__name__
-        failed = db.session.execute(sa.update(Document).where(
-            Document.id == document_id, Document.status == "pending")
-            .values(status="failed", error=message)).rowcount
+        failed = write(document_id, {"status": "failed", "error": message})
         log.warning("document %s (%s) failed: %s", document_id, kind, message)
         return (f"failed: {message}" if failed else "already handled"), None
     data = rendered.data
@@ -622,9 +628,7 @@ def _render_one(document_id: int) -> tuple[str, str | None]:
         values["deadline"] = facts.deadline  # the printed deadline, until delivery moves it
     # the row first: a second worker on the same letter waits for this row and then finds it
     # rendered, so it never overwrites the file whose sha256 this row keeps
-    done = db.session.execute(sa.update(Document).where(
-        Document.id == document_id, Document.status == "pending").values(**values)).rowcount
-    if not done:
+    if not write(document_id, values):
         return "already handled", None
     storage.save(relpath, data)
     return "rendered", relpath
@@ -652,25 +656,34 @@ def render_stored(document_id: int) -> str:
 
 
 def render_many(document_ids: Sequence[int]) -> dict[str, int]:
-    """Render pending documents in one transaction (a savepoint each: an error on one does
-    not stop the others, and the sweep hands an unfinished one over again later), one commit
-    for all, then their PDFs in one LibreOffice run."""
+    """Render pending documents in one transaction: their rows are locked up front (on
+    PostgreSQL), so no other worker writes them or their files meanwhile; the files are
+    written one by one, the rows in one statement per shape, one commit; then the PDFs in
+    one LibreOffice run. An error on one letter leaves it pending (the sweep hands it over
+    again later) and does not stop the others."""
     outcome: dict[str, int] = {}
     rendered: list[str] = []
+    rows: dict[int, dict[str, Any]] = {}
+
+    def collect(document_id: int, values: dict[str, Any]) -> bool:
+        rows[document_id] = values  # still pending: read under this batch's row lock
+        return True
+
     token = _batch.set({})
     try:
         _prefetch(sorted(set(document_ids)))
         for document_id in document_ids:
             try:
-                with db.session.begin_nested():
-                    result, relpath = _render_one(document_id)
+                result, relpath = _render_one(document_id, collect)
             except Exception:  # noqa: BLE001  this one stays pending, the others go on
                 log.exception("rendering document %s failed", document_id)
+                rows.pop(document_id, None)
                 result, relpath = "error", None
             if relpath:
                 rendered.append(relpath)
             key = result.split(":")[0].split(" ")[0]
             outcome[key] = outcome.get(key, 0) + 1
+        _write_rows(rows)
         db.session.commit()  # one commit (one WAL flush) for the batch
     except BaseException:
         db.session.rollback()
@@ -681,17 +694,33 @@ def render_many(document_ids: Sequence[int]) -> dict[str, int]:
     return outcome
 
 
+def _write_rows(rows: dict[int, dict[str, Any]]) -> None:
+    """One executemany UPDATE per set of columns (rendered, rendered with a deadline,
+    failed), each row still guarded by its pending status."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for document_id, values in rows.items():
+        shapes.setdefault(tuple(sorted(values)), []).append(
+            {"doc_id": document_id, **{f"v_{k}": v for k, v in values.items()}})
+    table = Document.__table__
+    for keys, params in shapes.items():
+        statement = table.update().where(
+            table.c.id == sa.bindparam("doc_id"), table.c.status == "pending"
+        ).values({key: sa.bindparam(f"v_{key}") for key in keys})
+        db.session.execute(statement, params)
+
+
 def _prefetch(document_ids: Sequence[int]) -> None:
     """Load what the batch's letters read in a few queries: the documents and their cases
     (debtor, community, policy), every document of those cases (earlier demands), the
     charge lines with unit and building, the causing events, open service-quality disputes.
-    The row updates stay guarded by status, so a letter changed meanwhile is not rendered
-    twice."""
+    The batch's document rows are locked while it renders them."""
     memo = _batch.get()
     assert memo is not None
     if not document_ids:
         return
-    docs = db.session.scalars(sa.select(Document).where(Document.id.in_(document_ids))).all()
+    docs = db.session.scalars(  # FOR UPDATE: on PostgreSQL; SQLite has one writer anyway
+        sa.select(Document).where(Document.id.in_(document_ids)).order_by(Document.id)
+        .with_for_update(of=Document).execution_options(populate_existing=True)).all()
     case_ids = sorted({d.case_id for d in docs})
     db.session.scalars(sa.select(DunningCase).where(DunningCase.id.in_(case_ids))
                        .options(selectinload(DunningCase.policy))).all()
