@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import selectinload
 from jinja2 import TemplateError
 from rq import Retry
+from sqlalchemy.orm import selectinload
 
 from documents.batch import ContactEntry, PackFile, ServedDocument, contact_log_csv, zip_documents
 from documents.batch import evidence_pack as build_evidence_pack
@@ -43,7 +43,6 @@ from documents.facts import (
 )
 from documents.lint import lint_text
 from documents.render import (
-    docx_text,
     find_office,
     render_docx,
     render_letter,

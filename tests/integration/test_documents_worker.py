@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from redis import Redis
 from rq import Queue
 from rq.job import Job
 
@@ -27,9 +26,9 @@ from casework.extensions import db
 from casework.models import Building, Document, DocumentBatch, DunningCase, Unit
 from casework.sweep import batch_job_id, sweep
 from documents.render import docx_text, find_office
-from tests.redis_db import dedicated_redis
 from tests.factories import debtor, two_contacts
 from tests.integration.test_letters import HOSTILE_NAME, use_letter_policy
+from tests.redis_db import dedicated_redis
 
 pytestmark = pytest.mark.postgres
 
