@@ -101,6 +101,15 @@ def render_document(document_id: int) -> str:
         return render_document_here(document_id)
 
 
+def render_documents(document_ids: list[int]) -> dict[str, int]:
+    """Render a batch of letters handed over by the sweep (each idempotent, one failure does
+    not stop the rest); their PDFs in one LibreOffice run."""
+    from .letters import render_many
+
+    with job_context():
+        return render_many(document_ids)
+
+
 def render_batch(document_ids: list[int] | None = None, *, building_id: int | None = None,
                  case_ids: list[int] | None = None, kind: str = "payment_demand",
                  batch_id: int | None = None) -> dict:
