@@ -111,6 +111,8 @@ def test_twenty_thousand_due_timers_by_two_workers(tmp_path):
                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE) for _ in range(2)]
         errors = [w.communicate(timeout=3600)[1] for w in workers]
+        if os.environ.get("BENCH_SHOW_WORKERS"):
+            print(*(e.decode()[-3000:] for e in errors), sep="\n")
         elapsed = time.perf_counter() - start
         assert all(w.returncode == 0 for w in workers), errors
         counts = dict(db.session.execute(sa.select(Timer.status, sa.func.count())
