@@ -305,7 +305,12 @@ def penalty_for(case: DunningCase, lines: Sequence[ChargeLine], as_of: date,
         capped = line.balance * yearly_cap * days / Decimal(365)
         total += min(contractual, capped)
     principal = sum((line.balance for line in lines if not line.time_barred(as_of)), Decimal(0))
-    amount = min(total, principal).quantize(CENT, rounding=ROUND_HALF_UP)
+    # what a supervisor waived (违约金减免) is never asked for again
+    from .models import LateFeeWaiver
+
+    waived = sum(db.session.scalars(sa.select(LateFeeWaiver.amount).where(
+        LateFeeWaiver.case_id == case.id)), Decimal(0))
+    amount = (min(total, principal) - waived).quantize(CENT, rounding=ROUND_HALF_UP)
     if amount <= 0:
         return None
     clause = _text(data["contract"], "penalty_clause")

@@ -51,6 +51,9 @@ def complete_task(task_id: int, user: StaffUser, note: str = "",
             and user.has_role(task.candidate_role)
         if not (mine or for_role) or not can_see(user, task.case):
             raise Forbidden("这个任务不是您的。", "This task is not yours.")
+        if task.kind == "outcome_review":
+            raise InvalidInput("task_id", "结果评估任务须通过填写评估表完成。",
+                               "An outcome review task is done by submitting the review.")
         case = task.case
         task.status, task.done_at, task.done_by_id = "done", now, user.id
         task.note = (note or "").strip() or task.note

@@ -435,6 +435,21 @@ def test_the_penalty_never_exceeds_the_principal(lettered, now):
     assert facts.penalty is not None and facts.penalty.amount == Decimal("100.00")
 
 
+def test_a_waived_late_fee_is_not_claimed_again(lettered, now):
+    from casework.services.waivers import grant_waiver
+
+    use_letter_policy(lettered.community.id)
+    for policy in db.session.scalars(sa.select(Policy)):
+        policy.data = {**policy.data, "penalty_cap_lpr_multiple": "100"}
+    db.session.commit()
+    case = hostile_case(lettered, now, name="减免测试", amounts=(Decimal("100.00"),),
+                        rate=Decimal("0.01"))
+    grant_waiver(case.id, lettered.supervisor, "10.00", "首次逾期，减免部分违约金", now=now)
+    demand = to_demand(lettered, case.id, now)
+    facts = letters.letter_facts(demand)
+    assert facts.penalty is not None and facts.penalty.amount == Decimal("90.00")
+
+
 def test_rate_wording():
     assert letters.rate_wording(Decimal("0.0003")) == "每日按逾期未付金额的万分之三"
     assert letters.rate_wording(Decimal("0.0005")) == "每日按逾期未付金额的万分之五"

@@ -18,6 +18,7 @@ from casework.extensions import db
 from casework.models import DunningCase, OutcomeReview, Task
 from casework.services import Conflict, Forbidden, InvalidInput
 from casework.services.clock import local_date
+from casework.services.work import complete_task
 from casework.services.reviews import (
     awaiting_confirmation,
     confirm_review,
@@ -231,3 +232,14 @@ def test_review_of_a_paid_case_with_fresh_case_in_the_same_community(estate, now
     assert (r1.case_id, r2.case_id) == (estate.case.id, case2.id)
     closing = [e for e in case_events(case2.id) if e.to_state == "withdrawn"][0]
     assert r2.closing_seq == closing.seq
+
+
+def test_the_review_task_cannot_be_ticked_off_without_a_review(estate, now):
+    walk(estate, estate.case.id, "follow_up", now)
+    pay_off(estate.case.id, now, days=10)
+    [task] = review_tasks(estate.case.id)
+    with pytest.raises(InvalidInput) as caught:
+        complete_task(task.id, estate.collector, "done", now=now + timedelta(days=11))
+    assert caught.value.field == "task_id"
+    db.session.expire_all()
+    assert len(review_tasks(estate.case.id)) == 1
