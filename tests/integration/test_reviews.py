@@ -18,7 +18,6 @@ from casework.extensions import db
 from casework.models import DunningCase, OutcomeReview, Task
 from casework.services import Conflict, Forbidden, InvalidInput
 from casework.services.clock import local_date
-from casework.services.work import complete_task
 from casework.services.reviews import (
     awaiting_confirmation,
     confirm_review,
@@ -26,6 +25,7 @@ from casework.services.reviews import (
     return_review,
     submit_review,
 )
+from casework.services.work import complete_task
 from tests.factories import case_events, fast_password_hashing, fresh_case, staff, walk
 
 GOOD = {"arrears_reason": "excuse", "arrears_reason_sub": "hardship",
