@@ -43,6 +43,7 @@ from ..models import (
 )
 from ..policy import default_policy
 from ..services.access import actor_of
+from ..services.bulk import member
 from ..services.cases import CaseRequest, open_cases
 from ..services.clock import limitation_expiry, local_date
 from ..services.errors import Forbidden, InvalidInput, ServiceError
@@ -368,16 +369,6 @@ def _chunks(items: list, size: int | None = None) -> Iterable[list]:
         yield items[i:i + size]
 
 
-def _member(column, values: list, item_type=None):
-    """`column IN values`, as `column = ANY(:array)` on PostgreSQL (no giant statements)."""
-    if _postgres():
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return column == sa.any_(sa.bindparam(None, list(values),
-                                              type_=ARRAY(item_type or column.type)))
-    return column.in_(values)
-
-
 def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> Plan:
     plan = Plan(today=today, rows=rows)
     _resolve_communities(plan, fixed)
@@ -408,13 +399,13 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
         for rec in db.session.execute(sa.select(
                 ChargeLine.external_ref, ChargeLine.id, ChargeLine.case_id, ChargeLine.debtor_id,
                 ChargeLine.amount_due, ChargeLine.amount_paid, ChargeLine.credit,
-                ChargeLine.due_date).where(_member(ChargeLine.external_ref, chunk))):
+                ChargeLine.due_date).where(member(ChargeLine.external_ref, chunk))):
             lines[rec[0]] = tuple(rec[1:])
     case_state: dict[int, str] = {}
     case_ids = sorted({v[1] for v in lines.values() if v[1] is not None})
     for chunk in _chunks(case_ids):
         case_state.update(db.session.execute(sa.select(DunningCase.id, DunningCase.state)
-                                             .where(_member(DunningCase.id, chunk))).all())
+                                             .where(member(DunningCase.id, chunk))).all())
     # who owes for the known units, and debtors known by name and phone
     unit_debtors: dict[int, dict[str, int]] = defaultdict(dict)
     known_units = sorted({plan.units[k] for k in {(r.code, r.building, r.unit) for r in rows}
@@ -423,7 +414,7 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
         for uid, did, name in db.session.execute(
                 sa.select(ChargeLine.unit_id, Debtor.id, Debtor.name).distinct()
                 .join(Debtor, Debtor.id == ChargeLine.debtor_id)
-                .where(_member(ChargeLine.unit_id, chunk))):
+                .where(member(ChargeLine.unit_id, chunk))):
             unit_debtors[uid].setdefault(name, did)
     all_phones = sorted({p for r in rows for p in r.phones})
     by_phone: dict[tuple[str, str], int] = {}
@@ -431,7 +422,7 @@ def build_plan(rows: list[LedgerRow], fixed: Community | None, today: date) -> P
         for value, did, name in db.session.execute(
                 sa.select(ContactChannel.value, Debtor.id, Debtor.name)
                 .join(Debtor, Debtor.id == ContactChannel.debtor_id)
-                .where(_member(ContactChannel.value, chunk))):
+                .where(member(ContactChannel.value, chunk))):
             by_phone.setdefault((name, value), did)
 
     new_building_set: set[tuple[str, str]] = set()
@@ -588,7 +579,7 @@ def _existing_channels(plan: Plan) -> None:
     have: set[tuple[int, str]] = set()
     for chunk in _chunks(ids):
         have.update(db.session.execute(sa.select(ContactChannel.debtor_id, ContactChannel.value)
-                                       .where(_member(ContactChannel.debtor_id, chunk))).all())
+                                       .where(member(ContactChannel.debtor_id, chunk))).all())
     out, seen = [], set()
     for item in plan.new_channels:
         if item not in have and item not in seen:
@@ -618,7 +609,7 @@ def _find_open_cases(plan: Plan) -> None:
     for chunk in _chunks(debtor_ids):
         for cid, did, comm in db.session.execute(
                 sa.select(DunningCase.id, DunningCase.debtor_id, DunningCase.community_id)
-                .where(_member(DunningCase.debtor_id, chunk),
+                .where(member(DunningCase.debtor_id, chunk),
                        DunningCase.state.not_in(FINAL_STATES))):
             plan.open_cases[(did, comm)] = cid
 

@@ -423,11 +423,16 @@ def test_a_contracted_penalty_is_capped_at_lpr_times_one_and_a_half(lettered, no
     assert "第585条" in text
 
 
-def test_the_penalty_never_exceeds_the_principal(lettered, now):
+def uncapped_penalty(lettered) -> None:
+    """The letter policy with a cap so high that only the principal limits the penalty."""
     use_letter_policy(lettered.community.id)
     for policy in db.session.scalars(sa.select(Policy)):
         policy.data = {**policy.data, "penalty_cap_lpr_multiple": "100"}
     db.session.commit()
+
+
+def test_the_penalty_never_exceeds_the_principal(lettered, now):
+    uncapped_penalty(lettered)
     case = hostile_case(lettered, now, name="封顶测试", amounts=(Decimal("100.00"),),
                         rate=Decimal("0.01"))
     demand = to_demand(lettered, case.id, now)
@@ -438,10 +443,7 @@ def test_the_penalty_never_exceeds_the_principal(lettered, now):
 def test_a_waived_late_fee_is_not_claimed_again(lettered, now):
     from casework.services.waivers import grant_waiver
 
-    use_letter_policy(lettered.community.id)
-    for policy in db.session.scalars(sa.select(Policy)):
-        policy.data = {**policy.data, "penalty_cap_lpr_multiple": "100"}
-    db.session.commit()
+    uncapped_penalty(lettered)
     case = hostile_case(lettered, now, name="减免测试", amounts=(Decimal("100.00"),),
                         rate=Decimal("0.01"))
     grant_waiver(case.id, lettered.supervisor, "10.00", "首次逾期，减免部分违约金", now=now)
