@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,9 +13,17 @@ _app: Flask | None = None
 
 
 def use_app(app: Flask) -> None:
-    """Let a worker process that already built the app share it with its jobs."""
+    """Let a worker process that already built the app share it with its jobs.
+
+    The worker forks a work horse per job. What exists now (modules, the app, the mappers:
+    about 170,000 objects, none of them garbage) is moved out of the cyclic garbage
+    collector's reach: otherwise the first full collection in every work horse walks all of
+    them, touching (and so copying) their pages, about 100 ms of a 500-timer job's 400.
+    """
     global _app
     _app = app
+    gc.collect()
+    gc.freeze()
 
 
 @contextmanager

@@ -25,18 +25,21 @@ def write_versioned(objects: Iterable[object]) -> int:
     """
     groups: dict[tuple, list[tuple[object, dict]]] = {}
     mapper = None
+    columns: set[str] = set()
     for obj in objects:
         state = sa.inspect(obj)
         if not state.persistent or not state.modified:
             continue
-        mapper = state.mapper
+        if state.mapper is not mapper:
+            mapper = state.mapper
+            columns = {attr.key for attr in mapper.column_attrs}
         changed = {}
-        for attr in mapper.column_attrs:
-            if attr.key in state.unmodified:
-                continue
-            history = state.attrs[attr.key].history
-            if history.added:
-                changed[attr.key] = history.added[0]
+        # committed_state holds exactly the attributes set since the load (their old values)
+        for key in state.committed_state:
+            if key in columns:
+                added = state.manager[key].impl.get_history(state, state.dict).added
+                if added:
+                    changed[key] = added[0]
         if changed:
             groups.setdefault(tuple(sorted(changed)), []).append((obj, changed))
     if not groups:
@@ -65,6 +68,10 @@ def write_versioned(objects: Iterable[object]) -> int:
             for key, value in changed.items():
                 attributes.set_committed_value(obj, key, value)
             attributes.set_committed_value(obj, version_key, getattr(obj, version_key) + 1)
+            state = sa.inspect(obj)
+            if not state.committed_state:  # nothing else changed: no longer dirty, so the
+                # next flush need not look at it (what the unit of work does after a flush)
+                state._commit_all(state.dict, db.session.identity_map)
         written += len(params)
     return written
 
@@ -78,3 +85,4 @@ def member(column, values) -> sa.ColumnElement[bool]:
 
         return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+

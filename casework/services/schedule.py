@@ -189,7 +189,7 @@ def reschedule_many(cases: list[DunningCase], now: datetime) -> None:
             for key, w in want.items() if key not in have)
     if new_rows:
         # one executemany, no objects: nothing in this transaction reads them back
-        db.session.execute(sa.insert(Timer), new_rows)
+        db.session.connection().execute(Timer.__table__.insert(), new_rows)
 
 
 def request(case: DunningCase, now: datetime) -> None:

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows.errors import WorkflowError
 from workflows.facts import SYSTEM
 
+from .. import audit
 from ..extensions import db
 from ..models import ChargeLine, Debtor, DunningCase, Task, Timer
 from . import schedule
@@ -195,19 +197,36 @@ def _run_batch(timer_ids: list[int], now: datetime) -> dict[str, int]:
     # map keeps rows only while something refers to them)
     held = _load_referenced(timers, ChargeLine, "charge_line_id") + \
         _load_referenced(timers, Task, "task_id")
-    with prefetched(cases, now), db.session.no_autoflush:
+    done: list[dict] = []
+    with prefetched(cases, now), db.session.no_autoflush, audit.written_together():
         for timer in timers:
             case = by_id[timer.case_id]
             expected = timer.expected_state
             if not case.is_open or (expected != ANY_OPEN and case.state != expected):
-                timer.status, timer.result = "skipped", f"case is in {case.state}"
+                status, result = "skipped", f"case is in {case.state}"
             else:
-                timer.result = ACTIONS[timer.kind](case, timer, now)[:200]
+                status, result = "fired", ACTIONS[timer.kind](case, timer, now)[:200]
                 schedule.request(case, now)
-            count(timer.result)
+            done.append({"b_id": timer.id, "b_status": status, "b_result": result})
+            count(result)
+    _write_outcomes(timers, done)
     write_versioned(cases)  # one executemany instead of an UPDATE per case
     del held
     return outcome
+
+
+def _write_outcomes(timers: list[Timer], done: list[dict]) -> None:
+    """Each timer's status and result in one executemany (the unit of work would diff every
+    timer object to find the same two columns), kept on the loaded objects as committed."""
+    if not done:
+        return
+    table = Timer.__table__
+    db.session.connection().execute(
+        table.update().where(table.c.id == sa.bindparam("b_id"))
+        .values(status=sa.bindparam("b_status"), result=sa.bindparam("b_result")), done)
+    for timer, row in zip(timers, done, strict=True):
+        set_committed_value(timer, "status", row["b_status"])
+        set_committed_value(timer, "result", row["b_result"])
 
 
 def _load_referenced(timers: list[Timer], model: type, key: str) -> list:

@@ -140,3 +140,73 @@ def test_write_versioned_writes_and_bumps_the_version(estate, now):
     db.session.commit()
     db.session.expire_all()
     assert (case.priority, case.version) == (7, version + 1)
+
+
+def test_write_versioned_leaves_nothing_for_the_next_flush(estate, now):
+    case = db.session.get(DunningCase, estate.case.id)
+    case.priority = 3
+    assert write_versioned([case]) == 1
+    assert case not in db.session.dirty
+    with statements() as seen:
+        db.session.flush()
+    assert seen == []
+
+
+def test_a_change_write_versioned_does_not_write_is_left_to_the_flush(estate, now):
+    from casework.models import StaffUser
+
+    case = db.session.get(DunningCase, estate.case.id)
+    supervisor = db.session.get(StaffUser, estate.supervisor.id)
+    version = case.version
+    case.priority = 4
+    case.assignee = supervisor  # a relationship: its column is set by the flush
+    assert write_versioned([case]) == 1
+    assert case in db.session.dirty
+    db.session.commit()
+    db.session.expire_all()
+    assert (case.priority, case.assignee_id, case.version) == (4, estate.supervisor.id,
+                                                               version + 2)
+
+
+def _event_values(case_id: int) -> list[tuple]:
+    return [(ev.seq, ev.at, ev.actor_id, ev.actor_role, ev.kind, ev.name, ev.from_state,
+             ev.to_state, ev.payload) for ev in db.session.scalars(
+                sa.select(CaseEvent).where(CaseEvent.case_id == case_id)
+                .order_by(CaseEvent.seq))]
+
+
+def test_events_written_together_are_the_events_append_writes_one_at_a_time(estate, now):
+    from datetime import date
+    from decimal import Decimal
+
+    from workflows.facts import SYSTEM
+
+    alone, together = new_case(estate, now), new_case(estate, now)
+    payload = {"amount": Decimal("12.50"), "on": date(2026, 11, 1), "ids": (3, 1)}
+    for n in range(2):
+        audit.append(alone, SYSTEM, "contact", f"note{n}", payload=payload, at=now)
+    with audit.written_together():
+        for n in range(2):
+            assert audit.append(together, SYSTEM, "contact", f"note{n}", payload=payload,
+                                at=now) is None
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseEvent).where(
+            CaseEvent.case_id == together.id)) == 1  # only the opening event so far
+    db.session.commit()
+    # after the opening events (which name each case's own lines)
+    assert _event_values(together.id)[1:] == _event_values(alone.id)[1:]
+    assert [v[0] for v in _event_values(together.id)] == [1, 2, 3]
+    assert audit.verify_all([alone.id, together.id])[1] == []
+
+
+def test_an_event_appended_in_a_savepoint_is_rolled_back_with_it(estate, now):
+    from workflows.facts import SYSTEM
+
+    case = new_case(estate, now)
+    with audit.written_together():
+        audit.append(case, SYSTEM, "contact", "kept", at=now)
+        savepoint = db.session.begin_nested()
+        audit.append(case, SYSTEM, "contact", "dropped", at=now)
+        savepoint.rollback()
+    db.session.commit()
+    assert [v[5] for v in _event_values(case.id)] == ["open_case", "kept"]
+    assert audit.verify_all([case.id])[1] == []
