@@ -13,13 +13,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import joinedload
 
 from workflows.dunning import FINAL_STATES
 
 from .extensions import db
 from .models import (
     Building,
+    CaseBalance,
     CaseEvent,
     ChargeLine,
     CollectionTarget,
@@ -129,6 +130,10 @@ class QueueFilters:
     state: str | None = None
     reason: str | None = None
 
+    @property
+    def active(self) -> bool:
+        return any((self.community_id, self.building_id, self.state, self.reason))
+
     def apply(self, query):
         if self.community_id:
             query = query.where(DunningCase.community_id == self.community_id)
@@ -188,24 +193,28 @@ class CaseRow:
 UNPAID = sa.text("charge_line.amount_due - charge_line.amount_paid - charge_line.credit > 0")
 
 
-def _money_of(case_ids, today: date):
-    """Outstanding, oldest unpaid due date and money at risk per case, as a subquery over the
-    cases `case_ids` (a select of ids) selects: the sort keys of the queues, computed in SQL so
-    that only one page of rows is ever loaded."""
-    balance = ChargeLine.amount_due - ChargeLine.amount_paid - ChargeLine.credit
-    at_risk = sa.case((ChargeLine.limitation_expiry.between(
-        today, today + timedelta(days=AT_RISK_DAYS)), balance), else_=0)
-    return (sa.select(ChargeLine.case_id.label("case_id"),
-                      sa.type_coerce(sa.func.sum(balance), Money()).label("outstanding"),
-                      sa.func.min(ChargeLine.due_date).label("oldest_due"),
-                      sa.type_coerce(sa.func.sum(at_risk), Money()).label("at_risk"))
-            .where(ChargeLine.case_id.in_(case_ids), UNPAID)
-            .group_by(ChargeLine.case_id).subquery("money"))
+def _money_of(today: date):
+    """The queues' money sort keys per case - outstanding, oldest unpaid due date, money at risk
+    of limitation - read from case_balance, which triggers on charge_line keep (migration
+    f4a2c6e8b1d3), so a page never sums the unpaid lines of all the user's cases. The money at
+    risk depends on the day: the stored figure is used on the days it holds for; on any other
+    day (or for a case whose row is not recomputed yet) that case's lines are summed here."""
+    balance = CaseBalance.__table__.alias("money")
+    line_balance = ChargeLine.amount_due - ChargeLine.amount_paid - ChargeLine.credit
+    summed = (sa.select(sa.func.coalesce(sa.func.sum(line_balance), 0))
+              .where(ChargeLine.case_id == balance.c.case_id, UNPAID,
+                     ChargeLine.limitation_expiry.between(
+                         today, today + timedelta(days=AT_RISK_DAYS)))
+              .scalar_subquery())
+    holds = sa.and_(balance.c.risk_from <= today,
+                    sa.or_(balance.c.risk_until.is_(None), balance.c.risk_until > today))
+    at_risk = sa.type_coerce(sa.case((holds, balance.c.at_risk), else_=summed), Money())
+    return balance, at_risk.label("at_risk")
 
 
-def _money_order(money) -> list:
+def _money_order(money, at_risk) -> list:
     return [sa.func.coalesce(money.c.outstanding, 0).desc(),
-            sa.nulls_last(money.c.oldest_due.asc()), sa.func.coalesce(money.c.at_risk, 0).desc()]
+            sa.nulls_last(money.c.oldest_due.asc()), at_risk.desc()]  # never NULL
 
 
 def _row_money(outstanding, oldest_due, at_risk) -> CaseMoney:
@@ -221,51 +230,97 @@ def _section(now: datetime):
 def _open_tasks(user: StaffUser, filters: QueueFilters | None, mine: bool):
     """Open tasks on cases the user may see: assigned to the user, or (team) to nobody yet but
     offered to one of the user's roles."""
-    query = sa.select(Task).join(Task.case).where(Task.status == "open", visible_cases(user))
-    query = query.where(Task.assignee_id == user.id) if mine else query.where(
-        Task.assignee_id.is_(None), Task.candidate_role.in_(sorted(user.roles)))
+    query = sa.select(Task).join(Task.case).where(Task.status == "open", visible_cases(user),
+                                                  _mine(user) if mine else _team(user))
     return (filters or QueueFilters()).apply(query)
+
+
+def _mine(user: StaffUser):
+    return Task.assignee_id == user.id
+
+
+def _team(user: StaffUser):
+    return sa.and_(Task.assignee_id.is_(None), Task.candidate_role.in_(sorted(user.roles)))
+
+
+@dataclass
+class QueueCounts:
+    sections: dict[str, int]  # my open tasks: overdue, today, upcoming
+    team: int  # the team queue: open tasks offered to one of my roles, on cases I may see
+
+    @property
+    def mine(self) -> int:
+        return sum(self.sections.values())
+
+    def nav(self) -> dict[str, int]:
+        """The navigation's numbers (nav_counts), when no filter narrowed these."""
+        return {"mine": self.mine, "overdue": self.sections["overdue"], "team": self.team}
+
+
+def queue_counts(user: StaffUser, now: datetime,
+                 filters: QueueFilters | None = None) -> QueueCounts:
+    """How many of the user's open tasks are overdue, due today and upcoming, and how many
+    are in the team queue: one statement."""
+    section, mine = _section(now), sa.case((_mine(user), 1), else_=0)
+    query = (filters or QueueFilters()).apply(
+        sa.select(mine, section, sa.func.count(Task.id)).select_from(Task).join(Task.case)
+        .where(Task.status == "open", visible_cases(user), sa.or_(_mine(user), _team(user))))
+    sections, team = dict.fromkeys(SECTIONS, 0), 0
+    for is_mine, sec, count in db.session.execute(query.group_by(mine, section)):
+        if is_mine:
+            sections[SECTIONS[sec]] += count
+        else:
+            team += count
+    return QueueCounts(sections, team)
 
 
 def section_counts(user: StaffUser, now: datetime,
                    filters: QueueFilters | None = None) -> dict[str, int]:
     """How many of the user's open tasks are overdue, due today and upcoming (one statement)."""
-    section = _section(now)
-    query = _open_tasks(user, filters, True).with_only_columns(section, sa.func.count(Task.id))
-    counts = dict(db.session.execute(query.group_by(section)).all())
-    return {key: counts.get(i, 0) for i, key in enumerate(SECTIONS)}
+    return queue_counts(user, now, filters).sections
 
 
 def task_page(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
               paging: Paging | None = None, mine: bool = True, total: int | None = None) -> Page:
     """One page of the user's open tasks (or of the team queue): overdue first, then due today,
     then upcoming; within each by priority (task priority, amount owed, oldest unpaid period,
-    money at risk of limitation) or by due time. Three statements whatever the queue's size:
-    the count (unless given), the page with its sort keys, the units of its cases."""
-    paging = paging or Paging()
-    base = _open_tasks(user, filters, mine)
-    if total is None:
-        total = db.session.scalar(base.with_only_columns(sa.func.count(Task.id))) or 0
-    # The sums run over the cases of the user's open tasks without the visibility join: on
-    # PostgreSQL that join makes the planner expect ~50 rows where a collector has 2,000, and
-    # pick a nested loop over the sums (1.8 million comparisons); the outer query still applies
-    # visibility and filters, so a wider set of sums costs nothing in what is shown.
-    cases = sa.select(Task.case_id).where(Task.status == "open", Task.assignee_id == user.id) \
-        if mine else base.with_only_columns(Task.case_id)
-    money = _money_of(cases, local_date(now))
-    section = _section(now)
-    order = [section, Task.due_at] if paging.sort == "due" else \
-        [section, Task.priority.desc(), *_money_order(money), Task.due_at]
-    query = (base.add_columns(money.c.outstanding, money.c.oldest_due, money.c.at_risk, section)
-             .outerjoin(money, money.c.case_id == Task.case_id)
-             .options(contains_eager(Task.case)).order_by(*order, Task.id)
-             .limit(paging.per).offset(paging.offset))
-    found = db.session.execute(query).unique().all()
-    places = case_places(sorted({task.case_id for task, *_ in found}))
-    rows = [QueueRow(task, task.case, _row_money(outstanding, oldest, risk),
-                     places.get(task.case_id, []), SECTIONS[sec])
-            for task, outstanding, oldest, risk, sec in found]
-    return Page(rows, total, paging)
+    money at risk of limitation) or by due time. See task_pages."""
+    return task_pages(user, now, filters, [(mine, paging or Paging(), total)])[0]
+
+
+def task_pages(user: StaffUser, now: datetime, filters: QueueFilters | None,
+               wanted: list[tuple[bool, Paging, int | None]]) -> list[Page]:
+    """Pages of task lists - (mine or team, paging, total if known) each - in 2 + n statements
+    for n lists whatever their size (one more per unknown total): per list the ids of its
+    page's tasks with their sort keys (narrow rows, so that sorting a collector's 2,000 tasks
+    moves no case or debtor columns), then the tasks of all pages with their cases, then the
+    units of those cases."""
+    today, section = local_date(now), _section(now)
+    money, at_risk = _money_of(today)
+    ranked = []
+    for mine, paging, total in wanted:
+        base = _open_tasks(user, filters, mine)
+        if total is None:
+            total = db.session.scalar(base.with_only_columns(sa.func.count(Task.id))) or 0
+        found = []
+        if total > paging.offset:
+            order = [section, Task.due_at] if paging.sort == "due" else \
+                [section, Task.priority.desc(), *_money_order(money, at_risk), Task.due_at]
+            found = db.session.execute(
+                base.with_only_columns(Task.id, money.c.outstanding, money.c.oldest_due,
+                                       at_risk, section)
+                .outerjoin(money, money.c.case_id == Task.case_id)
+                .order_by(*order, Task.id).limit(paging.per).offset(paging.offset)).all()
+        ranked.append((found, total, paging))
+    ids = [task_id for found, _, _ in ranked for task_id, *_ in found]
+    tasks = {task.id: task for task in db.session.scalars(
+        sa.select(Task).options(joinedload(Task.case)).where(Task.id.in_(ids)))} if ids else {}
+    places = case_places(sorted({task.case_id for task in tasks.values()}))
+    return [Page([QueueRow(tasks[task_id], tasks[task_id].case,
+                           _row_money(outstanding, oldest, risk),
+                           places.get(tasks[task_id].case_id, []), SECTIONS[sec])
+                  for task_id, outstanding, oldest, risk, sec in found], total, paging)
+            for found, total, paging in ranked]
 
 
 def case_page(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
@@ -279,11 +334,14 @@ def case_page(user: StaffUser, now: datetime, filters: QueueFilters | None = Non
         DunningCase.assignee_id == user.id, DunningCase.state.not_in(FINAL_STATES),
         visible_cases(user), ~sa.exists(tasked)))
     total = db.session.scalar(base.with_only_columns(sa.func.count(DunningCase.id))) or 0
-    money = _money_of(base.with_only_columns(DunningCase.id), local_date(now))
+    if total <= paging.offset:
+        return Page([], total, paging)
+    money, at_risk = _money_of(local_date(now))
     query = (base.with_only_columns(DunningCase.id, money.c.outstanding, money.c.oldest_due,
-                                    money.c.at_risk)
+                                    at_risk)
              .outerjoin(money, money.c.case_id == DunningCase.id)
-             .order_by(DunningCase.priority.desc(), *_money_order(money), DunningCase.id)
+             .order_by(DunningCase.priority.desc(), *_money_order(money, at_risk),
+                       DunningCase.id)
              .limit(paging.per).offset(paging.offset))
     found = db.session.execute(query).all()  # ids first: no debtor join over all the cases
     ids = [case_id for case_id, *_ in found]
@@ -293,18 +351,12 @@ def case_page(user: StaffUser, now: datetime, filters: QueueFilters | None = Non
     return Page(rows, total, paging)
 
 
-def nav_counts(user: StaffUser, now: datetime) -> dict[str, int]:
+def nav_counts(user: StaffUser, now: datetime,
+               known: QueueCounts | None = None) -> dict[str, int]:
     """The numbers in the navigation: my tasks (and how many are overdue), the team queue,
-    cases waiting for legal review."""
+    cases waiting for legal review. `known`: the unfiltered counts the page already has."""
     visible = visible_cases(user)
-    base = sa.select(sa.func.count(Task.id)).join(Task.case).where(Task.status == "open", visible)
-    mine = db.session.execute(sa.select(
-        sa.func.count(Task.id),
-        sa.func.sum(sa.case((Task.due_at < day_bounds(local_date(now))[0], 1), else_=0)))
-        .join(Task.case).where(Task.status == "open", visible, Task.assignee_id == user.id)).one()
-    team = db.session.scalar(base.where(Task.assignee_id.is_(None),
-                                        Task.candidate_role.in_(sorted(user.roles))))
-    counts = {"mine": mine[0] or 0, "overdue": int(mine[1] or 0), "team": team or 0}
+    counts = (known or queue_counts(user, now)).nav()
     if user.has_role("legal"):
         counts["review"] = db.session.scalar(sa.select(sa.func.count(DunningCase.id)).where(
             visible, DunningCase.state == "legal_review")) or 0

@@ -134,6 +134,18 @@ class Task(db.Model):
     """A unit of human work on a case, for a person or for anyone with a role."""
 
     __tablename__ = "task"
+    # The queues (migration f4a2c6e8b1d3): a user's open tasks, and the open tasks nobody has
+    # claimed yet (the team queue), each a small part of all tasks.
+    __table_args__ = (
+        sa.Index("ix_task_open_assignee", "assignee_id",
+                 postgresql_include=["case_id", "due_at", "priority"],
+                 postgresql_where=sa.text("status = 'open'"),
+                 sqlite_where=sa.text("status = 'open'")),
+        sa.Index("ix_task_open_unassigned", "case_id",
+                 postgresql_include=["candidate_role", "due_at", "priority"],
+                 postgresql_where=sa.text("status = 'open' AND assignee_id IS NULL"),
+                 sqlite_where=sa.text("status = 'open' AND assignee_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("dunning_case.id"), index=True)

@@ -51,6 +51,26 @@ class ChargeLine(db.Model):
         return today > self.limitation_expiry
 
 
+class CaseBalance(db.Model):
+    """What a case owes now, kept by database triggers on charge_line (migration f4a2c6e8b1d3),
+    so that the queues sort by it without summing every unpaid line of every case on each page.
+
+    `at_risk` (money whose limitation expires within AT_RISK_DAYS) depends on the day: it was
+    computed for `risk_from` and holds until `risk_until` (NULL: for ever); outside that window
+    the reader sums the lines itself (queries.balance_of), and the sweep recomputes stale rows.
+    Never written by the application: the triggers are the only writers."""
+
+    __tablename__ = "case_balance"
+
+    case_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    outstanding: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    oldest_due: Mapped[date | None] = mapped_column(sa.Date)
+    periods: Mapped[int] = mapped_column(default=0)
+    at_risk: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    risk_from: Mapped[date] = mapped_column(sa.Date)
+    risk_until: Mapped[date | None] = mapped_column(sa.Date, index=True)
+
+
 class Payment(db.Model):
     """Money received; idempotent by external id; allocated to charge lines."""
 

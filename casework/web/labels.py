@@ -7,6 +7,7 @@ and events they match workflows.dunning's labels, which a test checks).
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from workflows.rules import COURT_ROUTES, DISPUTE_CATEGORIES, DISPUTE_OUTCOMES  # noqa: F401
 
@@ -251,3 +252,29 @@ POLICY = {
     "law_firm.lawyer_license": _l("Lawyer licence number"),
     "law_firm.lawyer_phone": _l("Lawyer phone"),
 }
+
+
+class _Translated:
+    """What templates see as `labels`: the same names, but each table as plain strings in the
+    request's language, translated once per process and language (a lazy string asks
+    Flask-Babel for the request's translations every time it is shown; the queue page showed
+    some 300 of them)."""
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, str], object] = {}
+
+    def __getattr__(self, name: str):
+        from flask_babel import get_locale
+
+        value = globals()[name]
+        if not isinstance(value, dict):
+            return value
+        key = (str(get_locale()), name)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = {k: str(v) if isinstance(v, LazyString) else v
+                                         for k, v in value.items()}
+        return table
+
+
+translated = _Translated()

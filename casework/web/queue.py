@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -47,12 +47,15 @@ def _paging(prefix: str = "", per: int | None = None) -> queries.Paging:
 def queue():
     now = web_now()
     filters = queue_filters()
-    counts = queries.section_counts(current_user, now, filters)
-    mine = queries.task_page(current_user, now, filters, _paging(), total=sum(counts.values()))
+    counts = queries.queue_counts(current_user, now, filters)
+    if not filters.active:
+        g.nav_counts = counts  # the navigation shows the same numbers: not counted twice
+    mine, team = queries.task_pages(current_user, now, filters, [
+        (True, _paging(), counts.mine), (False, _paging("t", SIDE_LIST), counts.team)])
     sections = {key: [r for r in mine.rows if r.section == key] for key in queries.SECTIONS}
-    team = queries.task_page(current_user, now, filters, _paging("t", SIDE_LIST), mine=False)
     cases = queries.case_page(current_user, now, filters, _paging("c", SIDE_LIST))
-    return render_template("queue.html", sections=sections, counts=counts, mine=mine, team=team,
+    return render_template("queue.html", sections=sections, counts=counts.sections, mine=mine,
+                           team=team,
                            filters=filters, cases=cases, paging=mine.paging,
                            choices=queries.filter_choices(current_user), total=mine.total)
 

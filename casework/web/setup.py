@@ -69,7 +69,7 @@ def init_web(app: Flask) -> None:
     login_manager.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     fmt.register(app)
-    app.jinja_env.globals.update(labels=labels, csrf_token=generate_csrf)
+    app.jinja_env.globals.update(labels=labels.translated, csrf_token=generate_csrf)
     app.after_request(_security_headers)
 
 
@@ -113,7 +113,7 @@ def _page_context() -> dict:
     counts = {}
     if current_user.is_authenticated and current_user.has_role("collector", "supervisor",
                                                                "legal"):
-        counts = queries.nav_counts(current_user, web_now())
+        counts = queries.nav_counts(current_user, web_now(), known=g.get("nav_counts"))
     return {"nav": counts, "lang": select_locale(), "languages": LANGUAGES}
 
 
