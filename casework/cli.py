@@ -159,6 +159,10 @@ def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
     from .queues import QUEUES, redis_connection
 
     jobs.use_app(current_app._get_current_object())
+    if not queues or "documents" in queues:
+        from documents.render import warm_templates
+
+        warm_templates()  # compiled once here, inherited by every forked job
     db.engine.dispose()  # forked jobs open their own connections
     worker = Worker(list(queues or QUEUES), connection=redis_connection())
     worker.work(burst=burst, with_scheduler=True)
