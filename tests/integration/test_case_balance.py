@@ -81,7 +81,8 @@ def test_a_limitation_reset_moves_the_money_out_of_risk(estate):
     case_id = estate.case.id
     before = assert_kept(case_id)
     lines = list(db.session.scalars(sa.select(ChargeLine).where(ChargeLine.case_id == case_id)))
-    assert limitation.reset(lines, before.risk_from)  # a delivered demand today
+    # the owner's own promise today (revive: also periods whose clock ran out on the way)
+    assert limitation.reset(lines, before.risk_from, revive=True)
     db.session.commit()
     after = assert_kept(case_id)
     assert after.at_risk == ZERO  # every clock now runs three years from today
@@ -188,3 +189,21 @@ def test_two_transactions_adding_lines_to_one_case_leave_the_right_sum(app, esta
     second.join(20)
     assert not errors, errors
     assert assert_kept(case_id).outstanding == Decimal("1721.00")
+
+
+def test_the_sweep_recomputes_the_rows_that_no_longer_hold(estate):
+    """A row computed on an earlier day (as if the database's clock had moved on) is found by
+    refresh_stale and computed again for the database's day."""
+    from casework.services.balances import refresh_stale
+
+    case_id = estate.case.id
+    row = assert_kept(case_id)
+    day, at_risk = row.risk_from, row.at_risk
+    db.session.execute(sa.update(CaseBalance).where(CaseBalance.case_id == case_id).values(
+        at_risk=Decimal("9999.99"), risk_from=day - timedelta(days=400),
+        risk_until=day - timedelta(days=1)))
+    db.session.commit()
+    assert refresh_stale(day) == 1
+    again = assert_kept(case_id)
+    assert (again.risk_from, again.at_risk) == (day, at_risk)
+    assert refresh_stale(day) == 0
