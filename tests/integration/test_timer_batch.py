@@ -210,3 +210,32 @@ def test_an_event_appended_in_a_savepoint_is_rolled_back_with_it(estate, now):
     db.session.commit()
     assert [v[5] for v in _event_values(case.id)] == ["open_case", "kept"]
     assert audit.verify_all([case.id])[1] == []
+
+
+def test_insert_rows_stores_what_an_insert_stores(estate, now):
+    """PostgreSQL: by COPY; elsewhere an executemany. Times, JSON, text and NULLs alike."""
+    from datetime import UTC, datetime
+
+    from casework.services.bulk import insert_rows
+
+    def rows(prefix: str) -> list[dict]:
+        return [dict(case_id=estate.case.id, kind="limitation_alert", key=f"{prefix}-{n}",
+                     due_at=datetime(2026, 12, 1, 1, 30, tzinfo=UTC) + timedelta(days=n),
+                     status="pending", expected_state="*", result=None if n else "a\tb\\c\n",
+                     payload={"charge_line_id": n, "note": "引号\"'", "amount": "1.50"},
+                     attempts=n, created_at=now) for n in range(3)]
+
+    db.session.connection().execute(Timer.__table__.insert(), rows("insert"))
+    insert_rows(Timer.__table__, rows("copy"))
+    db.session.commit()
+
+    def stored(prefix: str) -> list[tuple]:
+        return [(t.key.split("-")[1], t.due_at, t.result, t.payload, t.attempts, t.created_at)
+                for t in db.session.scalars(sa.select(Timer).where(Timer.key.like(f"{prefix}-%"))
+                                            .order_by(Timer.key))]
+
+    assert stored("copy") == stored("insert")
+    assert len(stored("copy")) == 3
+    with pytest.raises((ValueError, sa.exc.StatementError), match="naive"):  # as an INSERT
+        insert_rows(Timer.__table__, [{**rows("naive")[0], "due_at": datetime(2026, 12, 1)}])
+    db.session.rollback()
