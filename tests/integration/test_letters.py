@@ -673,15 +673,26 @@ def test_a_failed_letter_shows_its_error_and_a_retry_to_staff_who_may_act(
         return response.get_data(as_text=True)
 
     retry_url = f"/documents/{demand.id}/retry"
-    collector_page = page_as(lettered.collector)  # sees why, may not re-render
-    assert escape(failed.error) in collector_page and retry_url not in collector_page
-    supervisor_page = page_as(lettered.supervisor)
-    row = supervisor_page[supervisor_page.index(f'data-document="{demand.id}"'):]
-    row = row[:row.index("</tr>")]
-    assert escape(failed.error) in row and retry_url in row and "重新生成" in row
+
+    def row_of(page: str) -> str:
+        row = page[page.index(f'data-document="{demand.id}"'):]
+        return row[:row.index("</tr>")]
+
+    auditor_row = row_of(page_as(lettered.auditor))  # reads why, does not act
+    assert escape(failed.error) in auditor_row and retry_url not in auditor_row
+    for user in (lettered.supervisor, lettered.collector):  # the case's collector too
+        row = row_of(page_as(user))
+        assert escape(failed.error) in row and retry_url in row and "重新生成" in row
+    client.post("/logout")
+    client.post("/login", data={"username": lettered.collector2.username,
+                                "password": "secret-" + lettered.collector2.username})
+    assert client.get(f"/cases/{case_id}").status_code == 403  # another collector's case
+    assert client.post(retry_url, data={}).status_code == 403
+    assert docs(case_id)[0].status == "failed"
 
     db.session.get(DunningCase, case_id).debtor.identified = True  # the data is fixed
     db.session.commit()
+    page_as(lettered.collector)
     assert client.post(retry_url, data={}).status_code in (302, 303)
     [again] = docs(case_id)
     assert again.status == "pending" and again.error is None

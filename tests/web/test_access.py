@@ -32,7 +32,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "web.case_detail": ALL, "web.add_contact": ACTING, "web.add_payment": ACTING,
     "web.fire": ACTING, "web.show_phone": ACTING, "web.assign_case": SUP,
     "web.waive_late_fee": SUP,
-    "web.download": ACTING, "web.dispatch": ACTING, "web.retry_document": SUP | LEGAL,
+    "web.download": ACTING, "web.dispatch": ACTING, "web.retry_document": ACTING,
     "web.legal_review": LEGAL, "web.litigation": LEGAL | SUP, "web.update_litigation": LEGAL,
     "web.board": SUP, "web.set_targets": SUP, "web.bulk_assign": SUP, "web.daily": SUP,
     "web.start_batch": SUP, "web.batch": SUP | LEGAL, "web.batch_progress_fragment": SUP | LEGAL,
