@@ -304,13 +304,23 @@ def task_pages(user: StaffUser, now: datetime, filters: QueueFilters | None,
             total = db.session.scalar(base.with_only_columns(sa.func.count(Task.id))) or 0
         found = []
         if total > paging.offset:
-            order = [section, Task.due_at] if paging.sort == "due" else \
-                [section, Task.priority.desc(), *_money_order(money, at_risk), Task.due_at]
+            # The tasks come sorted by the keys that need no money (section, then priority
+            # or due time); PostgreSQL joins their cases' balances in that order and stops
+            # once the page is full (an incremental sort), instead of looking up the balance
+            # of every one of a collector's 2,000 cases for each page.
+            by_due = paging.sort == "due"
+            tasks = (base.with_only_columns(Task.id, Task.case_id, Task.priority, Task.due_at,
+                                            section.label("section"))
+                     .order_by(section, Task.due_at if by_due else Task.priority.desc())
+                     .subquery("t"))
+            order = [tasks.c.section, tasks.c.due_at] if by_due else [
+                tasks.c.section, tasks.c.priority.desc(), *_money_order(money, at_risk),
+                tasks.c.due_at]
             found = db.session.execute(
-                base.with_only_columns(Task.id, money.c.outstanding, money.c.oldest_due,
-                                       at_risk, section)
-                .outerjoin(money, money.c.case_id == Task.case_id)
-                .order_by(*order, Task.id).limit(paging.per).offset(paging.offset)).all()
+                sa.select(tasks.c.id, money.c.outstanding, money.c.oldest_due, at_risk,
+                          tasks.c.section)
+                .select_from(tasks).outerjoin(money, money.c.case_id == tasks.c.case_id)
+                .order_by(*order, tasks.c.id).limit(paging.per).offset(paging.offset)).all()
         ranked.append((found, total, paging))
     ids = [task_id for found, _, _ in ranked for task_id, *_ in found]
     tasks = {task.id: task for task in db.session.scalars(
