@@ -23,7 +23,7 @@ from .services.timers import due_timer_ids
 log = logging.getLogger("casework.sweep")
 RETRY = Retry(max=3, interval=[10, 30, 60])
 DOCUMENTS_PER_JOB = 25
-# Due timers per job. A job pays ~100 ms of its own (the forked work horse, its connection,
+# Due timers per job. A job pays ~70 ms of its own (the forked work horse, its connection,
 # compiling its statements afresh) however many timers it runs; the batch's case locks are
 # held about half a second at this size.
 TIMERS_PER_JOB = 1000

@@ -87,7 +87,6 @@ def member(column, values) -> sa.ColumnElement[bool]:
     return column.in_(values)
 
 
-
 def insert_rows(table: sa.Table, rows: list[dict]) -> None:
     """INSERT many rows that name the same columns, without RETURNING: on PostgreSQL by COPY
     (a third of the client time of an executemany, which sends a message per row), elsewhere
