@@ -125,21 +125,24 @@ def _parse_now(value: str | None) -> datetime | None:
 @click.option("--now", "now_text", help="Pretend it is this moment (ISO; naive = Shanghai).")
 @click.option("--inline", is_flag=True, help="Run the due work here instead of through RQ.")
 @click.option("--every", type=int, default=0, help="Repeat every N seconds until stopped.")
-@click.option("--batch", type=int, default=500, show_default=True)
+@click.option("--batch", type=int, default=None,
+              help="Timers a job (default: sweep.TIMERS_PER_JOB).")
 def sweep_command(now_text: str | None, inline: bool, every: int, batch: int) -> None:
     """Claim due timers and queued messages and hand them to the workers."""
     import time
 
     from .queues import get_queue
-    from .sweep import sweep
+    from .sweep import TIMERS_PER_JOB, sweep
 
+    batch = batch or TIMERS_PER_JOB
     while True:
         now = _parse_now(now_text) or datetime.now(UTC)
         queue = None if inline else get_queue("dunning")
         result = sweep(now, batch=batch, queue=queue, inline=inline)
         errors = f"; errors: {result.errors}" if result.errors else ""
         click.echo(f"{now.isoformat()} swept {result.timers} timers, {result.messages} messages,"
-                   f" {result.documents} documents in {len(result.jobs)} jobs{errors}")
+                   f" {result.documents} documents in {len(result.jobs)} jobs{errors}"
+                   + (f"; {result.balances} case balances recomputed" if result.balances else ""))
         if not every:
             if result.errors:
                 sys.exit(1)
@@ -325,7 +328,8 @@ def letters_retry(document_id: int) -> None:
 # --- data in and out (issue 6): imports, API tokens, exports ------------------------------------
 
 SUMMARY_LABELS = {
-    "rows": "数据行", "communities_new": "新小区", "buildings_new": "新楼栋", "units_new": "新房号",
+    "rows": "数据行", "communities_new": "新小区", "buildings_new": "新楼栋",
+    "units_new": "新房号",
     "units_updated": "面积更新", "debtors_new": "新业主", "channels_added": "新增联系方式",
     "lines_new": "新欠费记录", "lines_updated": "更新的欠费记录", "lines_unchanged": "未变化",
     "payments": "登记缴费", "cases_opened": "新立案", "cases_extended": "追加到已有案件",

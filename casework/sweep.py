@@ -18,6 +18,8 @@ from rq import Queue, Retry
 
 from .extensions import db
 from .models import Document, OutboxMessage, Timer
+from .services.balances import refresh_stale
+from .services.clock import local_date
 from .services.timers import due_timer_ids
 
 log = logging.getLogger("casework.sweep")
@@ -41,6 +43,7 @@ class SweepResult:
     timers: int = 0
     messages: int = 0
     documents: int = 0
+    balances: int = 0  # case_balance rows recomputed for the day (services.balances)
     jobs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -108,6 +111,12 @@ def sweep(now: datetime, *, batch: int = TIMERS_PER_JOB, max_batches: int = 200,
             result.jobs.append(job_id)
     db.session.rollback()
     _sweep_documents(now, batch, queue, documents_queue, inline, result, max_batches)
+    try:
+        result.balances = refresh_stale(local_date(now))
+    except Exception as exc:  # noqa: BLE001  the queues sum the lines themselves meanwhile
+        db.session.rollback()
+        log.error("could not recompute case balances: %s", exc)
+        result.errors.append(f"balances: {exc}")
     return result
 
 

@@ -207,3 +207,17 @@ def test_the_sweep_recomputes_the_rows_that_no_longer_hold(estate):
     again = assert_kept(case_id)
     assert (again.risk_from, again.at_risk) == (day, at_risk)
     assert refresh_stale(day) == 0
+
+
+def test_the_sweep_runs_the_upkeep(estate, now):
+    from casework.sweep import sweep
+
+    case_id = estate.case.id
+    day = assert_kept(case_id).risk_from
+    db.session.execute(sa.update(CaseBalance).where(CaseBalance.case_id == case_id).values(
+        at_risk=Decimal("9999.99"), risk_until=day - timedelta(days=1)))
+    db.session.commit()
+    moment = datetime(day.year, day.month, day.day, 4, 0, tzinfo=UTC)  # noon in Shanghai
+    result = sweep(moment, inline=True)
+    assert result.balances == 1 and not result.errors
+    assert_kept(case_id)  # the made-up 9,999.99 is gone: the row agrees with the lines again
