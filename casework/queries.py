@@ -274,24 +274,13 @@ def queue_counts(user: StaffUser, now: datetime,
     return QueueCounts(sections, team)
 
 
-def section_counts(user: StaffUser, now: datetime,
-                   filters: QueueFilters | None = None) -> dict[str, int]:
-    """How many of the user's open tasks are overdue, due today and upcoming (one statement)."""
-    return queue_counts(user, now, filters).sections
-
-
-def task_page(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
-              paging: Paging | None = None, mine: bool = True, total: int | None = None) -> Page:
-    """One page of the user's open tasks (or of the team queue): overdue first, then due today,
-    then upcoming; within each by priority (task priority, amount owed, oldest unpaid period,
-    money at risk of limitation) or by due time. See task_pages."""
-    return task_pages(user, now, filters, [(mine, paging or Paging(), total)])[0]
-
-
 def task_pages(user: StaffUser, now: datetime, filters: QueueFilters | None,
                wanted: list[tuple[bool, Paging, int | None]]) -> list[Page]:
-    """Pages of task lists - (mine or team, paging, total if known) each - in 2 + n statements
-    for n lists whatever their size (one more per unknown total): per list the ids of its
+    """Pages of the user's open tasks and of the team queue - (mine or team, paging, total if
+    known) each: overdue first, then due today, then upcoming; within each by priority (task
+    priority, amount owed, oldest unpaid period, money at risk of limitation) or by due time.
+    For n lists 2 + n statements whatever their size (one more per unknown total): per list
+    the ids of its
     page's tasks with their sort keys (narrow rows, so that sorting a collector's 2,000 tasks
     moves no case or debtor columns), then the tasks of all pages with their cases, then the
     units of those cases."""

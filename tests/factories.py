@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -9,7 +10,14 @@ from decimal import Decimal
 from casework import services
 from casework.extensions import db
 from casework.models import (
-    Building, Community, ContactChannel, Debtor, DunningCase, Policy, StaffUser, Unit,
+    Building,
+    Community,
+    ContactChannel,
+    Debtor,
+    DunningCase,
+    Policy,
+    StaffUser,
+    Unit,
 )
 from casework.policy import default_policy
 
@@ -232,3 +240,20 @@ def contract_rate(rate: str) -> None:
     for line in db.session.scalars(select(ChargeLine)):
         line.contract_daily_rate = Decimal(rate)
     db.session.commit()
+
+
+@contextmanager
+def counting_statements():
+    """The SQL statements sent to the database inside the block, in order."""
+    import sqlalchemy as sa
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)

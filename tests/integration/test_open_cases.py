@@ -14,8 +14,14 @@ from casework.models import CaseEvent, ChargeLine, DunningCase, Timer
 from casework.services.cases import CaseRequest, open_cases
 from casework.services.errors import InvalidInput
 from casework.services.uow import transaction
-from tests.factories import case_events, community, debtor, monthly_lines, unit
-from tests.web.test_queue import counting_statements
+from tests.factories import (
+    case_events,
+    community,
+    counting_statements,
+    debtor,
+    monthly_lines,
+    unit,
+)
 from workflows.facts import Actor
 
 

@@ -25,7 +25,7 @@ from casework.extensions import db
 from casework.models import CollectionTarget, Payment
 from casework.reports import GROUPINGS, REPORTS, ReportFilters, run
 from tests import factories
-from tests.factories import fresh_case, shanghai
+from tests.factories import counting_statements, fresh_case, shanghai
 
 D = Decimal
 TODAY = date(2026, 11, 23)
@@ -310,19 +310,9 @@ def _cases(estate, n: int) -> None:
 
 
 def _statements(name: str, group: str) -> int:
-    count = 0
-
-    def counter(*_args):
-        nonlocal count
-        count += 1
-
-    engine = db.session.get_bind()
-    sa.event.listen(engine, "before_cursor_execute", counter)
-    try:
+    with counting_statements() as statements:
         report(name, start=date(2026, 10, 1), group=group)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", counter)
-    return count
+    return len(statements)
 
 
 GROUPED = [(name, group) for name in REPORTS for group in GROUPINGS[name]]

@@ -40,8 +40,7 @@ from casework.services.suggestions import (
     pair_counts,
     suggest,
 )
-from tests.factories import fast_password_hashing, fresh_case
-from tests.web.test_queue import counting_statements
+from tests.factories import counting_statements, fast_password_hashing, fresh_case
 
 HARDSHIP = ("excuse", "hardship")
 

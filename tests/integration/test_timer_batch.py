@@ -3,7 +3,6 @@ the same outcome as one by one, and a fall-back to one by one when anything in i
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -15,27 +14,14 @@ from casework.extensions import db
 from casework.models import CaseEvent, DunningCase, OutboxMessage, Task, Timer
 from casework.services.bulk import write_versioned
 from casework.services.timers import due_timer_ids
+from tests.factories import counting_statements
 from tests.integration.test_timers import new_case
-
-
-@contextmanager
-def statements():
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
 
 
 def fire_due(moment) -> tuple[dict, list[str]]:
     ids = due_timer_ids(moment, 1000)
     db.session.rollback()
-    with statements() as seen:
+    with counting_statements() as seen:
         outcome = jobs.run_timers_here(ids, moment)
     return outcome, seen
 
@@ -147,7 +133,7 @@ def test_write_versioned_leaves_nothing_for_the_next_flush(estate, now):
     case.priority = 3
     assert write_versioned([case]) == 1
     assert case not in db.session.dirty
-    with statements() as seen:
+    with counting_statements() as seen:
         db.session.flush()
     assert seen == []
 

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from casework import services
 from casework.extensions import db
 from tests.conftest import NOW
-from tests.factories import fresh_case
-
-
-@contextmanager
-def counting_statements():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
+from tests.factories import counting_statements, fresh_case
 
 
 def _cases_with_tasks(estate, n: int) -> None:
