@@ -13,7 +13,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
 from workflows.dunning import FINAL_STATES
 
@@ -24,7 +23,9 @@ from .models import (
     CaseEvent,
     ChargeLine,
     CollectionTarget,
+    Community,
     ContactAttempt,
+    Debtor,
     Dispute,
     Document,
     DunningCase,
@@ -172,20 +173,23 @@ class Page:
         return max(1, -(-self.total // self.paging.per))
 
 
-@dataclass
+@dataclass(slots=True)
 class QueueRow:
-    task: Task
-    case: DunningCase
-    money: CaseMoney
-    places: list[str]
-    section: str  # overdue, today, upcoming
+    """One line of a queue list, as plain values (no ORM objects: loading and rendering rows is
+    most of the page's work). The task fields are empty in "my other cases"."""
 
-
-@dataclass
-class CaseRow:
-    case: DunningCase
+    case_id: int
+    number: str
+    state: str
+    debtor: str
+    community: str
     money: CaseMoney
-    places: list[str]
+    places: list[str] = field(default_factory=list)
+    task_id: int | None = None
+    kind: str = ""
+    title: str = ""
+    due_at: datetime | None = None
+    section: str = ""  # overdue, today, upcoming
 
 
 # The predicate of the partial index ix_charge_line_unpaid_case (migration c3f1a7d2e9b4), written
@@ -212,11 +216,6 @@ def _money_of(today: date):
     return balance, at_risk.label("at_risk")
 
 
-def _money_order(money, at_risk) -> list:
-    return [sa.func.coalesce(money.c.outstanding, 0).desc(),
-            sa.nulls_last(money.c.oldest_due.asc()), at_risk.desc()]  # never NULL
-
-
 def _row_money(outstanding, oldest_due, at_risk) -> CaseMoney:
     return CaseMoney(outstanding=outstanding or ZERO, oldest_due=oldest_due,
                      at_risk=at_risk or ZERO)
@@ -227,12 +226,16 @@ def _section(now: datetime):
     return sa.case((Task.due_at < start, 0), (Task.due_at < end, 1), else_=2)
 
 
-def _open_tasks(user: StaffUser, filters: QueueFilters | None, mine: bool):
-    """Open tasks on cases the user may see: assigned to the user, or (team) to nobody yet but
-    offered to one of the user's roles."""
-    query = sa.select(Task).join(Task.case).where(Task.status == "open", visible_cases(user),
-                                                  _mine(user) if mine else _team(user))
-    return (filters or QueueFilters()).apply(query)
+def _queue_tasks(user: StaffUser, now: datetime, filters: QueueFilters | None):
+    """The open tasks of the user's queues, on cases the user may see: assigned to the user
+    (mine = 1), or to nobody yet but offered to one of the user's roles (mine = 0, the team
+    queue); with their section (0 overdue, 1 today, 2 upcoming) and what the lists show."""
+    return (filters or QueueFilters()).apply(
+        sa.select(Task.id, Task.case_id, Task.priority, Task.due_at, Task.kind, Task.title,
+                  _section(now).label("section"),
+                  sa.case((_mine(user), 1), else_=0).label("mine"))
+        .join(Task.case)
+        .where(Task.status == "open", visible_cases(user), sa.or_(_mine(user), _team(user))))
 
 
 def _mine(user: StaffUser):
@@ -257,97 +260,161 @@ class QueueCounts:
         return {"mine": self.mine, "overdue": self.sections["overdue"], "team": self.team}
 
 
-def queue_counts(user: StaffUser, now: datetime,
-                 filters: QueueFilters | None = None) -> QueueCounts:
-    """How many of the user's open tasks are overdue, due today and upcoming, and how many
-    are in the team queue: one statement."""
-    section, mine = _section(now), sa.case((_mine(user), 1), else_=0)
-    query = (filters or QueueFilters()).apply(
-        sa.select(mine, section, sa.func.count(Task.id)).select_from(Task).join(Task.case)
-        .where(Task.status == "open", visible_cases(user), sa.or_(_mine(user), _team(user))))
+def _counted(rows) -> QueueCounts:
     sections, team = dict.fromkeys(SECTIONS, 0), 0
-    for is_mine, sec, count in db.session.execute(query.group_by(mine, section)):
+    for is_mine, section, count in rows:
         if is_mine:
-            sections[SECTIONS[sec]] += count
+            sections[SECTIONS[section]] += count
         else:
             team += count
     return QueueCounts(sections, team)
 
 
-def task_pages(user: StaffUser, now: datetime, filters: QueueFilters | None,
-               wanted: list[tuple[bool, Paging, int | None]]) -> list[Page]:
-    """Pages of the user's open tasks and of the team queue - (mine or team, paging, total if
-    known) each: overdue first, then due today, then upcoming; within each by priority (task
-    priority, amount owed, oldest unpaid period, money at risk of limitation) or by due time.
-    For n lists 2 + n statements whatever their size (one more per unknown total): per list
-    the ids of its
-    page's tasks with their sort keys (narrow rows, so that sorting a collector's 2,000 tasks
-    moves no case or debtor columns), then the tasks of all pages with their cases, then the
-    units of those cases."""
-    today, section = local_date(now), _section(now)
-    money, at_risk = _money_of(today)
-    ranked = []
-    for mine, paging, total in wanted:
-        base = _open_tasks(user, filters, mine)
-        if total is None:
-            total = db.session.scalar(base.with_only_columns(sa.func.count(Task.id))) or 0
-        found = []
-        if total > paging.offset:
-            # The tasks come sorted by the keys that need no money (section, then priority
-            # or due time); PostgreSQL joins their cases' balances in that order and stops
-            # once the page is full (an incremental sort), instead of looking up the balance
-            # of every one of a collector's 2,000 cases for each page.
-            by_due = paging.sort == "due"
-            tasks = (base.with_only_columns(Task.id, Task.case_id, Task.priority, Task.due_at,
-                                            section.label("section"))
-                     .order_by(section, Task.due_at if by_due else Task.priority.desc())
-                     .subquery("t"))
-            order = [tasks.c.section, tasks.c.due_at] if by_due else [
-                tasks.c.section, tasks.c.priority.desc(), *_money_order(money, at_risk),
-                tasks.c.due_at]
-            found = db.session.execute(
-                sa.select(tasks.c.id, money.c.outstanding, money.c.oldest_due, at_risk,
-                          tasks.c.section)
-                .select_from(tasks).outerjoin(money, money.c.case_id == tasks.c.case_id)
-                .order_by(*order, tasks.c.id).limit(paging.per).offset(paging.offset)).all()
-        ranked.append((found, total, paging))
-    ids = [task_id for found, _, _ in ranked for task_id, *_ in found]
-    tasks = {task.id: task for task in db.session.scalars(
-        sa.select(Task).options(joinedload(Task.case)).where(Task.id.in_(ids)))} if ids else {}
-    places = case_places(sorted({task.case_id for task in tasks.values()}))
-    return [Page([QueueRow(tasks[task_id], tasks[task_id].case,
-                           _row_money(outstanding, oldest, risk),
-                           places.get(tasks[task_id].case_id, []), SECTIONS[sec])
-                  for task_id, outstanding, oldest, risk, sec in found], total, paging)
-            for found, total, paging in ranked]
+def queue_counts(user: StaffUser, now: datetime,
+                 filters: QueueFilters | None = None) -> QueueCounts:
+    """How many of the user's open tasks are overdue, due today and upcoming, and how many
+    are in the team queue: one statement."""
+    tasks = _queue_tasks(user, now, filters).subquery("t")
+    return _counted(db.session.execute(
+        sa.select(tasks.c.mine, tasks.c.section, sa.func.count())
+        .group_by(tasks.c.mine, tasks.c.section)))
 
 
-def case_page(user: StaffUser, now: datetime, filters: QueueFilters | None = None,
-              paging: Paging | None = None) -> Page:
-    """One page of the open cases assigned to the user that have no open task of theirs (those
-    are in the queue above), by priority and most money first. Four statements."""
-    paging = paging or Paging()
-    tasked = sa.select(Task.id).where(Task.case_id == DunningCase.id, Task.status == "open",
-                                      Task.assignee_id == user.id)
-    base = (filters or QueueFilters()).apply(sa.select(DunningCase).where(
-        DunningCase.assignee_id == user.id, DunningCase.state.not_in(FINAL_STATES),
-        visible_cases(user), ~sa.exists(tasked)))
-    total = db.session.scalar(base.with_only_columns(sa.func.count(DunningCase.id))) or 0
-    if total <= paging.offset:
-        return Page([], total, paging)
+def _task_order(c, by_due: bool) -> list:
+    """A task list's order over columns named section, due_at, priority, outstanding,
+    oldest_due, at_risk and id: overdue, today, upcoming; within each by due time, or by
+    priority (task priority, amount owed, oldest unpaid period, money at risk of limitation)."""
+    if by_due:
+        return [c.section, c.due_at, c.id]
+    return [c.section, c.priority.desc(), sa.func.coalesce(c.outstanding, 0).desc(),
+            sa.nulls_last(c.oldest_due.asc()), c.at_risk.desc(), c.due_at, c.id]
+
+
+def _case_order(c) -> list:
+    """"My other cases": by case priority, then most money first (as a task list's keys)."""
+    return [c.priority.desc(), sa.func.coalesce(c.outstanding, 0).desc(),
+            sa.nulls_last(c.oldest_due.asc()), c.at_risk.desc(), c.id]
+
+
+@dataclass
+class QueuePage:
+    counts: QueueCounts
+    mine: Page  # my open tasks
+    team: Page  # the team queue
+    cases: Page  # my other cases: open, assigned to me, no open task of mine
+
+
+# The parts of queue_page's statement: a count (`pos` holds it) or a line of one of the lists.
+_MINE_COUNT, _TEAM_COUNT, _CASE_COUNT, _MINE, _TEAM, _CASES = range(6)
+_TASK_COLUMNS = ("task_id", "kind", "title", "due_at", "section")
+_CASE_COLUMNS = ("case_id", "outstanding", "oldest_due", "at_risk")
+
+
+def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
+               mine: Paging, team: Paging, cases: Paging) -> QueuePage:
+    """Everything the queue page lists, in one statement whatever the number of tasks: how
+    many of my tasks are in each section and how many in the team queue, one page of each
+    (in _task_order), and one page of my other cases (in _case_order) with their count.
+
+    The open tasks are read once (a CTE that every part uses). Each list's rows are sorted by
+    the keys that need no money first (section, then priority or due time), so PostgreSQL
+    joins their cases' balances in that order and stops once the page is full (an
+    incremental sort) instead of looking up the balance of every one of a collector's 2,000
+    cases; only the pages' rows are joined to the case, debtor and community they show. Each
+    line carries its position in its list; the rows' places are left to with_places."""
+    filters = filters or QueueFilters()
+    open_tasks = _queue_tasks(user, now, filters).cte("open_task")
     money, at_risk = _money_of(local_date(now))
-    query = (base.with_only_columns(DunningCase.id, money.c.outstanding, money.c.oldest_due,
-                                    at_risk)
-             .outerjoin(money, money.c.case_id == DunningCase.id)
-             .order_by(DunningCase.priority.desc(), *_money_order(money, at_risk),
-                       DunningCase.id)
-             .limit(paging.per).offset(paging.offset))
-    found = db.session.execute(query).all()  # ids first: no debtor join over all the cases
-    ids = [case_id for case_id, *_ in found]
-    cases, places = case_lookup(ids), case_places(ids)
-    rows = [CaseRow(cases[case_id], _row_money(outstanding, oldest, risk),
-                    places.get(case_id, [])) for case_id, outstanding, oldest, risk in found]
-    return Page(rows, total, paging)
+
+    def line(part: int, keys: sa.Select, order, paging: Paging, task: bool) -> sa.Select:
+        """One page of a list: its rows, numbered in the list's order."""
+        ranked = (keys.order_by(*order(keys.selected_columns))
+                  .limit(paging.per).offset(paging.offset).subquery())
+        task_columns = ([ranked.c.id, ranked.c.kind, ranked.c.title, ranked.c.due_at,
+                         ranked.c.section] if task else [sa.null()] * len(_TASK_COLUMNS))
+        return sa.select(
+            sa.literal(part).label("part"),
+            sa.func.row_number().over(order_by=order(ranked.c)).label("pos"),
+            *(column.label(name) for column, name in zip(task_columns, _TASK_COLUMNS)),
+            *(ranked.c[name] for name in _CASE_COLUMNS))
+
+    def tasks(part: int, is_mine: int, paging: Paging) -> sa.Select:
+        listed = sa.select(open_tasks).where(open_tasks.c.mine == is_mine)
+        if paging.sort == "due":  # no money in the order: the page first, then its balances
+            ranked = (listed.order_by(*_task_order(open_tasks.c, True))
+                      .limit(paging.per).offset(paging.offset).subquery("t"))
+            keys = sa.select(ranked, money.c.outstanding, money.c.oldest_due, at_risk)
+            return line(part, keys.select_from(ranked).outerjoin(
+                money, money.c.case_id == ranked.c.case_id), lambda c: _task_order(c, True),
+                Paging(per=paging.per), task=True)
+        # By priority the money comes after section and task priority: only the tasks up to
+        # the (section, priority) of the page's last row, in that order, can be on the page,
+        # so only their balances are looked up (a few hundred, not a collector's 2,000).
+        def last(column):  # of the page's last row, by section and priority (NULL: no such row)
+            return (listed.with_only_columns(column)
+                    .order_by(open_tasks.c.section, open_tasks.c.priority.desc())
+                    .offset(paging.offset + paging.per - 1).limit(1).scalar_subquery())
+
+        last_section, last_priority = last(open_tasks.c.section), last(open_tasks.c.priority)
+        reached = (
+            listed.add_columns(money.c.outstanding, money.c.oldest_due, at_risk)
+            .select_from(open_tasks.outerjoin(money, money.c.case_id == open_tasks.c.case_id))
+            .where(sa.or_(last_section.is_(None), open_tasks.c.section < last_section,
+                          sa.and_(open_tasks.c.section == last_section,
+                                  open_tasks.c.priority >= last_priority))))
+        return line(part, reached, lambda c: _task_order(c, False), paging, task=True)
+
+    tasked = sa.select(open_tasks.c.case_id).where(open_tasks.c.mine == 1)
+    others = filters.apply(sa.select(DunningCase.id.label("case_id"), DunningCase.priority).where(
+        DunningCase.assignee_id == user.id, DunningCase.state.not_in(FINAL_STATES),
+        visible_cases(user), DunningCase.id.not_in(tasked))).cte("other_case")
+    case_keys = (sa.select(others.c.case_id.label("id"), others.c.case_id, others.c.priority,
+                           money.c.outstanding, money.c.oldest_due, at_risk)
+                 .select_from(others).outerjoin(money, money.c.case_id == others.c.case_id))
+    section_counts = (
+        sa.select(sa.case((open_tasks.c.mine == 1, _MINE_COUNT), else_=_TEAM_COUNT),
+                  sa.func.count(), *[sa.null()] * 4, open_tasks.c.section,
+                  *[sa.null()] * len(_CASE_COLUMNS))
+        .group_by(open_tasks.c.mine, open_tasks.c.section))
+    case_count = sa.select(sa.literal(_CASE_COUNT), sa.func.count(),
+                           *[sa.null()] * (len(_TASK_COLUMNS) + len(_CASE_COLUMNS))
+                           ).select_from(others)
+    lines = sa.union_all(
+        tasks(_MINE, 1, mine), tasks(_TEAM, 0, team),
+        line(_CASES, case_keys, _case_order, cases, task=False), section_counts, case_count,
+    ).subquery("q")
+    query = (sa.select(lines, DunningCase.number, DunningCase.state,
+                       Debtor.name.label("debtor"), Community.name.label("community"))
+             .select_from(lines)
+             .outerjoin(DunningCase, DunningCase.id == lines.c.case_id)
+             .outerjoin(Debtor, Debtor.id == DunningCase.debtor_id)
+             .outerjoin(Community, Community.id == DunningCase.community_id)
+             .order_by(lines.c.part, lines.c.pos))
+    found: dict[int, list] = {part: [] for part in range(6)}
+    for row in db.session.execute(query):
+        found[row.part].append(row)
+    counts = _counted([(row.part == _MINE_COUNT, row.section, row.pos)
+                       for row in found[_MINE_COUNT] + found[_TEAM_COUNT]])
+    case_total = found[_CASE_COUNT][0].pos if found[_CASE_COUNT] else 0
+
+    def page(part: int, total: int, paging: Paging) -> Page:
+        return Page([QueueRow(
+            row.case_id, row.number, row.state, row.debtor, row.community,
+            _row_money(row.outstanding, row.oldest_due, row.at_risk), task_id=row.task_id,
+            kind=row.kind or "", title=row.title or "", due_at=row.due_at,
+            section=SECTIONS[row.section] if row.section is not None else "")
+            for row in found[part]], total, paging)
+
+    return QueuePage(counts, page(_MINE, counts.mine, mine), page(_TEAM, counts.team, team),
+                     page(_CASES, case_total, cases))
+
+
+def with_places(*pages: Page) -> None:
+    """Fills in the buildings and units of every row of the pages, in one statement."""
+    rows = [row for page in pages for row in page.rows]
+    places = case_places(sorted({row.case_id for row in rows}))
+    for row in rows:
+        row.places = places.get(row.case_id, [])
 
 
 def nav_counts(user: StaffUser, now: datetime,
@@ -362,17 +429,27 @@ def nav_counts(user: StaffUser, now: datetime,
     return counts
 
 
-def filter_choices(user: StaffUser) -> dict[str, list]:
-    """Communities and buildings the user works in (for the queue filters)."""
-    from .models import Community
+@dataclass(slots=True)
+class BuildingChoice:
+    id: int
+    name: str
+    community: str
 
+
+def filter_choices(user: StaffUser) -> dict[str, list]:
+    """Communities and buildings the user works in (for the queue filters); the buildings as
+    rows of id, name and community (its name)."""
     if user.communities:
         communities = list(user.communities)
     else:
         communities = list(db.session.scalars(sa.select(Community).order_by(Community.name)))
-    ids = [c.id for c in communities]
-    buildings = list(db.session.scalars(sa.select(Building).where(
-        Building.community_id.in_(ids)).order_by(Building.community_id, Building.name)))
+    names = {c.id: c.name for c in communities}
+    buildings = [
+        BuildingChoice(building_id, name, names[community_id])
+        for building_id, name, community_id in db.session.execute(
+            sa.select(Building.id, Building.name, Building.community_id)
+            .where(Building.community_id.in_(names))
+            .order_by(Building.community_id, Building.name))]
     return {"communities": communities, "buildings": buildings}
 
 

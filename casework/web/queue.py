@@ -47,17 +47,16 @@ def _paging(prefix: str = "", per: int | None = None) -> queries.Paging:
 def queue():
     now = web_now()
     filters = queue_filters()
-    counts = queries.queue_counts(current_user, now, filters)
+    page = queries.queue_page(current_user, now, filters, _paging(),
+                              _paging("t", SIDE_LIST), _paging("c", SIDE_LIST))
     if not filters.active:
-        g.nav_counts = counts  # the navigation shows the same numbers: not counted twice
-    mine, team = queries.task_pages(current_user, now, filters, [
-        (True, _paging(), counts.mine), (False, _paging("t", SIDE_LIST), counts.team)])
-    sections = {key: [r for r in mine.rows if r.section == key] for key in queries.SECTIONS}
-    cases = queries.case_page(current_user, now, filters, _paging("c", SIDE_LIST))
-    return render_template("queue.html", sections=sections, counts=counts.sections, mine=mine,
-                           team=team,
-                           filters=filters, cases=cases, paging=mine.paging,
-                           choices=queries.filter_choices(current_user), total=mine.total)
+        g.nav_counts = page.counts  # the navigation shows the same numbers: not counted twice
+    queries.with_places(page.mine, page.team, page.cases)
+    sections = {key: [r for r in page.mine.rows if r.section == key] for key in queries.SECTIONS}
+    return render_template("queue.html", sections=sections, counts=page.counts.sections,
+                           mine=page.mine, team=page.team, filters=filters, cases=page.cases,
+                           paging=page.mine.paging, choices=queries.filter_choices(current_user),
+                           total=page.mine.total)
 
 
 def _back(default: str):

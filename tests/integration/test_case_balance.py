@@ -49,11 +49,10 @@ def assert_kept(case_id: int) -> CaseBalance:
 def shown(user, case_id: int, day: date) -> queries.CaseMoney:
     """The money the queue shows for the case on `day` (its task list or its case list)."""
     moment = datetime(day.year, day.month, day.day, 4, 0, tzinfo=UTC)  # noon in Shanghai
-    pages = queries.task_pages(user, moment, None, [
-        (True, queries.Paging(per=100), None), (False, queries.Paging(per=100), None)])
-    for page in (*pages, queries.case_page(user, moment, None, queries.Paging(per=100))):
+    lists = queries.queue_page(user, moment, None, *[queries.Paging(per=100)] * 3)
+    for page in (lists.mine, lists.team, lists.cases):
         for row in page.rows:
-            if row.case.id == case_id:
+            if row.case_id == case_id:
                 return row.money
     raise AssertionError(f"case {case_id} is not in the queue of {user.username}")
 
