@@ -39,7 +39,7 @@ from .models import (
 )
 from .models.types import Money
 from .policy import merged
-from .services.access import visible_cases
+from .services.access import case_scope, scope_filter, visible_cases
 from .services.clock import SHANGHAI, local_date
 
 ZERO = Decimal("0.00")
@@ -135,17 +135,28 @@ class QueueFilters:
     def active(self) -> bool:
         return any((self.community_id, self.building_id, self.state, self.reason))
 
+    @property
+    def shape(self) -> tuple[bool, ...]:
+        """Which filters are set (a statement built once per shape: queue_page)."""
+        return tuple(bool(value) for value in self.params().values())
+
+    def params(self) -> dict[str, Any]:
+        """The filters' values under the names apply binds them to."""
+        return {"f_community": self.community_id, "f_state": self.state,
+                "f_reason": self.reason, "f_building": self.building_id}
+
     def apply(self, query):
         if self.community_id:
-            query = query.where(DunningCase.community_id == self.community_id)
+            query = query.where(
+                DunningCase.community_id == sa.bindparam("f_community", self.community_id))
         if self.state:
-            query = query.where(DunningCase.state == self.state)
+            query = query.where(DunningCase.state == sa.bindparam("f_state", self.state))
         if self.reason:
-            query = query.where(DunningCase.reason_class == self.reason)
+            query = query.where(DunningCase.reason_class == sa.bindparam("f_reason", self.reason))
         if self.building_id:
             query = query.where(sa.exists().where(
                 ChargeLine.case_id == DunningCase.id, ChargeLine.unit_id == Unit.id,
-                Unit.building_id == self.building_id))
+                Unit.building_id == sa.bindparam("f_building", self.building_id)))
         return query
 
 
@@ -205,13 +216,14 @@ def _money_of(today: date):
     day (or for a case whose row is not recomputed yet) that case's lines are summed here."""
     balance = CaseBalance.__table__.alias("money")
     line_balance = ChargeLine.amount_due - ChargeLine.amount_paid - ChargeLine.credit
+    day = sa.bindparam("today", today)
     summed = (sa.select(sa.func.coalesce(sa.func.sum(line_balance), 0))
               .where(ChargeLine.case_id == balance.c.case_id, UNPAID,
-                     ChargeLine.limitation_expiry.between(
-                         today, today + timedelta(days=AT_RISK_DAYS)))
+                     ChargeLine.limitation_expiry.between(day, sa.bindparam(
+                         "risk_until", today + timedelta(days=AT_RISK_DAYS))))
               .scalar_subquery())
-    holds = sa.and_(balance.c.risk_from <= today,
-                    sa.or_(balance.c.risk_until.is_(None), balance.c.risk_until > today))
+    holds = sa.and_(balance.c.risk_from <= day,
+                    sa.or_(balance.c.risk_until.is_(None), balance.c.risk_until > day))
     at_risk = sa.type_coerce(sa.case((holds, balance.c.at_risk), else_=summed), Money())
     return balance, at_risk.label("at_risk")
 
@@ -221,29 +233,55 @@ def _row_money(outstanding, oldest_due, at_risk) -> CaseMoney:
                      at_risk=at_risk or ZERO)
 
 
-def _section(now: datetime):
-    start, end = day_bounds(local_date(now))
-    return sa.case((Task.due_at < start, 0), (Task.due_at < end, 1), else_=2)
+class _Queue:
+    """What the queue statements depend on, split into their shape (what a statement built once
+    and kept in _STATEMENTS is made of) and the values bound to its named parameters, which
+    every execution passes anew: the user, the day, the user's case scope and the filters."""
+
+    def __init__(self, user: StaffUser, now: datetime, filters: QueueFilters | None) -> None:
+        self.filters = filters or QueueFilters()
+        self.roles = tuple(sorted(user.roles))
+        self.scope, scope_values = case_scope(user)
+        self.today = local_date(now)
+        start, end = day_bounds(self.today)
+        self.params = {"uid": user.id, "day_start": start, "day_end": end,
+                       "today": self.today,
+                       "risk_until": self.today + timedelta(days=AT_RISK_DAYS),
+                       **scope_values, **self.filters.params()}
+        self.scope_values = scope_values
+
+    def shape(self, *more) -> tuple:
+        return (self.roles, self.scope, self.filters.shape, *more)
+
+    def tasks(self):
+        """The open tasks of the user's queues, on cases the user may see: assigned to the
+        user (mine = 1), or to nobody yet but offered to one of the user's roles (mine = 0,
+        the team queue); with their section (0 overdue, 1 today, 2 upcoming) and what the
+        lists show."""
+        p = self.params
+        mine = Task.assignee_id == sa.bindparam("uid", p["uid"])
+        team = sa.and_(Task.assignee_id.is_(None), Task.candidate_role.in_(self.roles))
+        section = sa.case((Task.due_at < sa.bindparam("day_start", p["day_start"]), 0),
+                          (Task.due_at < sa.bindparam("day_end", p["day_end"]), 1), else_=2)
+        return self.filters.apply(
+            sa.select(Task.id, Task.case_id, Task.priority, Task.due_at, Task.kind, Task.title,
+                      section.label("section"), sa.case((mine, 1), else_=0).label("mine"))
+            .join(Task.case)
+            .where(Task.status == "open", scope_filter(self.scope, self.scope_values),
+                   sa.or_(mine, team)))
+
+    def run(self, key: tuple, build, **params):
+        """Runs the statement of this shape and `key` (built by build() the first time) with
+        this request's values."""
+        statement = _STATEMENTS.get(self.shape(*key))
+        if statement is None:
+            if len(_STATEMENTS) >= 512:  # a bound on what odd combinations could pile up
+                _STATEMENTS.clear()
+            statement = _STATEMENTS[self.shape(*key)] = build()
+        return db.session.execute(statement, self.params | params)
 
 
-def _queue_tasks(user: StaffUser, now: datetime, filters: QueueFilters | None):
-    """The open tasks of the user's queues, on cases the user may see: assigned to the user
-    (mine = 1), or to nobody yet but offered to one of the user's roles (mine = 0, the team
-    queue); with their section (0 overdue, 1 today, 2 upcoming) and what the lists show."""
-    return (filters or QueueFilters()).apply(
-        sa.select(Task.id, Task.case_id, Task.priority, Task.due_at, Task.kind, Task.title,
-                  _section(now).label("section"),
-                  sa.case((_mine(user), 1), else_=0).label("mine"))
-        .join(Task.case)
-        .where(Task.status == "open", visible_cases(user), sa.or_(_mine(user), _team(user))))
-
-
-def _mine(user: StaffUser):
-    return Task.assignee_id == user.id
-
-
-def _team(user: StaffUser):
-    return sa.and_(Task.assignee_id.is_(None), Task.candidate_role.in_(sorted(user.roles)))
+_STATEMENTS: dict[tuple, sa.Select] = {}
 
 
 @dataclass
@@ -274,10 +312,14 @@ def queue_counts(user: StaffUser, now: datetime,
                  filters: QueueFilters | None = None) -> QueueCounts:
     """How many of the user's open tasks are overdue, due today and upcoming, and how many
     are in the team queue: one statement."""
-    tasks = _queue_tasks(user, now, filters).subquery("t")
-    return _counted(db.session.execute(
-        sa.select(tasks.c.mine, tasks.c.section, sa.func.count())
-        .group_by(tasks.c.mine, tasks.c.section)))
+    queue = _Queue(user, now, filters)
+
+    def build():
+        tasks = queue.tasks().subquery("t")
+        return (sa.select(tasks.c.mine, tasks.c.section, sa.func.count())
+                .group_by(tasks.c.mine, tasks.c.section))
+
+    return _counted(queue.run(("counts",), build))
 
 
 def _task_order(c, by_due: bool) -> list:
@@ -322,76 +364,98 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
     incremental sort) instead of looking up the balance of every one of a collector's 2,000
     cases; only the pages' rows are joined to the case, debtor and community they show. Each
     line carries its position in its list; the rows' places are left to with_places."""
-    filters = filters or QueueFilters()
-    open_tasks = _queue_tasks(user, now, filters).cte("open_task")
-    money, at_risk = _money_of(local_date(now))
+    queue = _Queue(user, now, filters)
+    lists = {"mine": mine, "team": team, "cases": cases}
+    paged = {f"{name}_{what}": value for name, paging in lists.items() for what, value in (
+        ("per", paging.per), ("offset", paging.offset), ("end", paging.offset + paging.per))}
 
-    def line(part: int, keys: sa.Select, order, paging: Paging, task: bool) -> sa.Select:
-        """One page of a list: its rows, numbered in the list's order."""
-        ranked = (keys.order_by(*order(keys.selected_columns))
-                  .limit(paging.per).offset(paging.offset).subquery())
-        task_columns = ([ranked.c.id, ranked.c.kind, ranked.c.title, ranked.c.due_at,
-                         ranked.c.section] if task else [sa.null()] * len(_TASK_COLUMNS))
-        return sa.select(
-            sa.literal(part).label("part"),
-            sa.func.row_number().over(order_by=order(ranked.c)).label("pos"),
-            *(column.label(name) for column, name in zip(task_columns, _TASK_COLUMNS)),
-            *(ranked.c[name] for name in _CASE_COLUMNS))
+    def bound(name: str):
+        return sa.bindparam(name, paged[name])
 
-    def tasks(part: int, is_mine: int, paging: Paging) -> sa.Select:
-        listed = sa.select(open_tasks).where(open_tasks.c.mine == is_mine)
-        if paging.sort == "due":  # no money in the order: the page first, then its balances
-            ranked = (listed.order_by(*_task_order(open_tasks.c, True))
-                      .limit(paging.per).offset(paging.offset).subquery("t"))
-            keys = sa.select(ranked, money.c.outstanding, money.c.oldest_due, at_risk)
-            return line(part, keys.select_from(ranked).outerjoin(
-                money, money.c.case_id == ranked.c.case_id), lambda c: _task_order(c, True),
-                Paging(per=paging.per), task=True)
-        # By priority the money comes after section and task priority: only the tasks up to
-        # the (section, priority) of the page's last row, in that order, can be on the page,
-        # so only their balances are looked up (a few hundred, not a collector's 2,000).
-        def last(column):  # of the page's last row, by section and priority (NULL: no such row)
-            return (listed.with_only_columns(column)
-                    .order_by(open_tasks.c.section, open_tasks.c.priority.desc())
-                    .offset(paging.offset + paging.per - 1).limit(1).scalar_subquery())
+    def build() -> sa.Select:
+        open_tasks = queue.tasks().cte("open_task")
+        # How many in each list, section and task priority: the counts, and where pages end.
+        groups = (sa.select(open_tasks.c.mine, open_tasks.c.section, open_tasks.c.priority,
+                            sa.func.count().label("n"))
+                  .group_by(open_tasks.c.mine, open_tasks.c.section, open_tasks.c.priority)
+                  .cte("task_group"))
+        money, at_risk = _money_of(queue.today)
 
-        last_section, last_priority = last(open_tasks.c.section), last(open_tasks.c.priority)
-        reached = (
-            listed.add_columns(money.c.outstanding, money.c.oldest_due, at_risk)
-            .select_from(open_tasks.outerjoin(money, money.c.case_id == open_tasks.c.case_id))
-            .where(sa.or_(last_section.is_(None), open_tasks.c.section < last_section,
-                          sa.and_(open_tasks.c.section == last_section,
-                                  open_tasks.c.priority >= last_priority))))
-        return line(part, reached, lambda c: _task_order(c, False), paging, task=True)
+        def line(part: int, keys: sa.Select, order, limit, offset, task: bool) -> sa.Select:
+            """One page of a list: its rows, numbered in the list's order."""
+            ranked = (keys.order_by(*order(keys.selected_columns))
+                      .limit(limit).offset(offset).subquery())
+            task_columns = ([ranked.c.id, ranked.c.kind, ranked.c.title, ranked.c.due_at,
+                             ranked.c.section] if task else [sa.null()] * len(_TASK_COLUMNS))
+            return sa.select(
+                sa.literal(part).label("part"),
+                sa.func.row_number().over(order_by=order(ranked.c)).label("pos"),
+                *(column.label(name) for column, name in zip(task_columns, _TASK_COLUMNS)),
+                *(ranked.c[name] for name in _CASE_COLUMNS))
 
-    tasked = sa.select(open_tasks.c.case_id).where(open_tasks.c.mine == 1)
-    others = filters.apply(sa.select(DunningCase.id.label("case_id"), DunningCase.priority).where(
-        DunningCase.assignee_id == user.id, DunningCase.state.not_in(FINAL_STATES),
-        visible_cases(user), DunningCase.id.not_in(tasked))).cte("other_case")
-    case_keys = (sa.select(others.c.case_id.label("id"), others.c.case_id, others.c.priority,
-                           money.c.outstanding, money.c.oldest_due, at_risk)
-                 .select_from(others).outerjoin(money, money.c.case_id == others.c.case_id))
-    section_counts = (
-        sa.select(sa.case((open_tasks.c.mine == 1, _MINE_COUNT), else_=_TEAM_COUNT),
-                  sa.func.count(), *[sa.null()] * 4, open_tasks.c.section,
-                  *[sa.null()] * len(_CASE_COLUMNS))
-        .group_by(open_tasks.c.mine, open_tasks.c.section))
-    case_count = sa.select(sa.literal(_CASE_COUNT), sa.func.count(),
-                           *[sa.null()] * (len(_TASK_COLUMNS) + len(_CASE_COLUMNS))
-                           ).select_from(others)
-    lines = sa.union_all(
-        tasks(_MINE, 1, mine), tasks(_TEAM, 0, team),
-        line(_CASES, case_keys, _case_order, cases, task=False), section_counts, case_count,
-    ).subquery("q")
-    query = (sa.select(lines, DunningCase.number, DunningCase.state,
-                       Debtor.name.label("debtor"), Community.name.label("community"))
-             .select_from(lines)
-             .outerjoin(DunningCase, DunningCase.id == lines.c.case_id)
-             .outerjoin(Debtor, Debtor.id == DunningCase.debtor_id)
-             .outerjoin(Community, Community.id == DunningCase.community_id)
-             .order_by(lines.c.part, lines.c.pos))
+        def tasks(part: int, name: str, is_mine: int) -> sa.Select:
+            per, offset = bound(f"{name}_per"), bound(f"{name}_offset")
+            listed = sa.select(open_tasks).where(open_tasks.c.mine == is_mine)
+            if lists[name].sort == "due":  # no money in the order: the page, then its balances
+                ranked = (listed.order_by(*_task_order(open_tasks.c, True))
+                          .limit(per).offset(offset).subquery("t"))
+                keys = sa.select(ranked, money.c.outstanding, money.c.oldest_due, at_risk)
+                return line(part, keys.select_from(ranked).outerjoin(
+                    money, money.c.case_id == ranked.c.case_id),
+                    lambda c: _task_order(c, True), per, 0, task=True)
+            # By priority the money comes after section and task priority: only the tasks of
+            # the (section, priority) groups that start before the page's end can be on the
+            # page, so only their balances are looked up (a few hundred, not 2,000).
+            key = (groups.c.section, groups.c.priority.desc())
+            before = (sa.select(groups.c.section, groups.c.priority,
+                                (sa.func.sum(groups.c.n).over(order_by=key) - groups.c.n)
+                                .label("before"))
+                      .where(groups.c.mine == is_mine).subquery("g"))
+            reached = (
+                listed.add_columns(money.c.outstanding, money.c.oldest_due, at_risk)
+                .select_from(open_tasks.join(before, sa.and_(
+                    before.c.section == open_tasks.c.section,
+                    before.c.priority == open_tasks.c.priority,
+                    before.c.before < bound(f"{name}_end")))
+                    .outerjoin(money, money.c.case_id == open_tasks.c.case_id)))
+            return line(part, reached, lambda c: _task_order(c, False), per, offset, task=True)
+
+        tasked = sa.select(open_tasks.c.case_id).where(open_tasks.c.mine == 1)
+        others = queue.filters.apply(
+            sa.select(DunningCase.id.label("case_id"), DunningCase.priority).where(
+                DunningCase.assignee_id == sa.bindparam("uid", queue.params["uid"]),
+                DunningCase.state.not_in(FINAL_STATES),
+                scope_filter(queue.scope, queue.scope_values),
+                DunningCase.id.not_in(tasked))).cte("other_case")
+        case_keys = (sa.select(others.c.case_id.label("id"), others.c.case_id,
+                               others.c.priority, money.c.outstanding, money.c.oldest_due,
+                               at_risk)
+                     .select_from(others)
+                     .outerjoin(money, money.c.case_id == others.c.case_id))
+        section_counts = (
+            sa.select(sa.case((groups.c.mine == 1, _MINE_COUNT), else_=_TEAM_COUNT),
+                      sa.func.sum(groups.c.n), *[sa.null()] * 4, groups.c.section,
+                      *[sa.null()] * len(_CASE_COLUMNS))
+            .group_by(groups.c.mine, groups.c.section))
+        case_count = sa.select(sa.literal(_CASE_COUNT), sa.func.count(),
+                               *[sa.null()] * (len(_TASK_COLUMNS) + len(_CASE_COLUMNS))
+                               ).select_from(others)
+        lines = sa.union_all(
+            tasks(_MINE, "mine", 1), tasks(_TEAM, "team", 0),
+            line(_CASES, case_keys, _case_order, bound("cases_per"), bound("cases_offset"),
+                 task=False),
+            section_counts, case_count,
+        ).subquery("q")
+        return (sa.select(lines, DunningCase.number, DunningCase.state,
+                          Debtor.name.label("debtor"), Community.name.label("community"))
+                .select_from(lines)
+                .outerjoin(DunningCase, DunningCase.id == lines.c.case_id)
+                .outerjoin(Debtor, Debtor.id == DunningCase.debtor_id)
+                .outerjoin(Community, Community.id == DunningCase.community_id)
+                .order_by(lines.c.part, lines.c.pos))
+
     found: dict[int, list] = {part: [] for part in range(6)}
-    for row in db.session.execute(query):
+    for row in queue.run(("page", mine.sort, team.sort), build, **paged):
         found[row.part].append(row)
     counts = _counted([(row.part == _MINE_COUNT, row.section, row.pos)
                        for row in found[_MINE_COUNT] + found[_TEAM_COUNT]])

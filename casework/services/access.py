@@ -24,14 +24,34 @@ def community_ids(user: StaffUser) -> set[int] | None:
     return ids or None
 
 
-def visible_cases(user: StaffUser):
-    """A filter for the cases this user may see: collectors only their own."""
+def case_scope(user: StaffUser) -> tuple[str, dict]:
+    """Which cases a user may see, as a kind of filter and its values: every case ("all"),
+    those of some communities ("communities"), their own ("own": collectors) or none."""
     if user.has_role("supervisor", "legal", "auditor", "admin"):
         ids = community_ids(user)
-        return sa.true() if ids is None else DunningCase.community_id.in_(ids)
+        return ("all", {}) if ids is None else ("communities",
+                                                {"scope_communities": sorted(ids)})
     if user.has_role("collector"):
-        return DunningCase.assignee_id == user.id
+        return "own", {"scope_user": user.id}
+    return "none", {}
+
+
+def scope_filter(kind: str, values: dict):
+    """The filter of a case_scope, its values as named bind parameters (so that a statement
+    built once per kind can be run with other values: queries.queue_page)."""
+    if kind == "all":
+        return sa.true()
+    if kind == "communities":
+        return DunningCase.community_id.in_(
+            sa.bindparam("scope_communities", values["scope_communities"], expanding=True))
+    if kind == "own":
+        return DunningCase.assignee_id == sa.bindparam("scope_user", values["scope_user"])
     return sa.false()
+
+
+def visible_cases(user: StaffUser):
+    """A filter for the cases this user may see: collectors only their own."""
+    return scope_filter(*case_scope(user))
 
 
 def can_see(user: StaffUser, case: DunningCase) -> bool:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from casework import queries, services
 from casework.extensions import db
-from casework.models import Task
+from casework.models import ChargeLine, Task, Unit
 from tests.factories import fast_password_hashing, fresh_case
 
 
@@ -73,3 +73,47 @@ def test_by_priority_more_money_comes_first_within_a_section_and_priority(busy, 
         a, b = tasks[before.task_id], tasks[after.task_id]
         if (before.section, a.priority) == (after.section, b.priority):
             assert before.money.outstanding >= after.money.outstanding
+
+
+def _seen(user, moment, filters, paging) -> tuple:
+    got = queries.queue_page(user, moment, filters, paging, paging, paging)
+    return got.counts, [(_listed(page), [row.money for row in page.rows], page.total)
+                        for page in (got.mine, got.team, got.cases)]
+
+
+def test_a_statement_built_once_answers_for_every_user_day_filter_and_page(busy, estate, now):
+    """queue_page builds its statement once per shape (roles, scope, which filters, sorts) and
+    binds the rest anew each time: a stale user, day, filter value or page would show here as
+    a difference from a statement built for that very call."""
+    for i in range(8):  # the other collector's work, and tasks for the supervisor's role
+        case, _ = fresh_case(estate, now, months=range(1, 3 + i), assignee=estate.collector2)
+        services.add_task(case, "call", f"二号{i}", now + timedelta(days=i - 4),
+                          assignee_id=estate.collector2.id, priority=i % 3)
+        services.add_task(case, "approve", f"组长{i}", now, role="supervisor")
+        fresh_case(estate, now, months=range(1, 2 + i), assignee=estate.collector2)  # no task
+    db.session.commit()
+    cases = list(db.session.scalars(sa.select(Task.case_id).where(
+        Task.assignee_id == busy.id).order_by(Task.case_id)))
+    buildings = [db.session.scalar(sa.select(Unit.building_id).join(
+        ChargeLine, ChargeLine.unit_id == Unit.id).where(ChargeLine.case_id == case_id))
+        for case_id in (cases[0], cases[7])]
+    first, second = queries.Paging(per=25), queries.Paging(page=2, per=25)
+    combos = [
+        (busy, now, None, first), (estate.collector2, now, None, first),
+        (busy, now, None, second), (busy, now + timedelta(days=1), None, first),
+        (busy, now + timedelta(days=400), None, first),
+        (busy, now, queries.QueueFilters(building_id=buildings[0]), first),
+        (busy, now, queries.QueueFilters(building_id=buildings[1]), first),
+        (busy, now, None, queries.Paging(per=50, sort="due")),
+        (busy, now, None, queries.Paging(page=2, per=25, sort="due")),
+        (estate.supervisor, now, None, first), (estate.legal, now, None, first),
+    ]
+    queries._STATEMENTS.clear()
+    cached = [_seen(*combo) for combo in combos]
+    assert len(queries._STATEMENTS) < len(combos)  # statements were reused
+    fresh = []
+    for combo in combos:
+        queries._STATEMENTS.clear()
+        fresh.append(_seen(*combo))
+    assert cached == fresh
+    assert len({repr(seen) for seen in fresh}) == len(combos)  # each combination differs
