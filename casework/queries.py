@@ -99,18 +99,24 @@ def case_money(case_ids: list[int], today: date) -> dict[int, CaseMoney]:
     return result
 
 
+def _places_statement() -> sa.Select:
+    units = (sa.select(ChargeLine.case_id, ChargeLine.unit_id).distinct()
+             .where(ChargeLine.case_id.in_(sa.bindparam("case_ids", expanding=True)))
+             .subquery())
+    return (sa.select(units.c.case_id, Building.name, Unit.number)
+            .join(Unit, Unit.id == units.c.unit_id).join(Building, Building.id == Unit.building_id)
+            .order_by(Building.name, Unit.number))
+
+
+_PLACES = _places_statement()  # built once: the queue page asks for places on every view
+
+
 def case_places(case_ids: list[int]) -> dict[int, list[str]]:
     """The buildings and units of each case ("1栋-101"), in one statement."""
     places: dict[int, list[str]] = defaultdict(list)
     if not case_ids:
         return places
-    units = (sa.select(ChargeLine.case_id, ChargeLine.unit_id).distinct()
-             .where(ChargeLine.case_id.in_(case_ids)).subquery())
-    rows = db.session.execute(
-        sa.select(units.c.case_id, Building.name, Unit.number)
-        .join(Unit, Unit.id == units.c.unit_id).join(Building, Building.id == Unit.building_id)
-        .order_by(Building.name, Unit.number)).all()
-    for case_id, building, number in rows:
+    for case_id, building, number in db.session.execute(_PLACES, {"case_ids": case_ids}):
         label = f"{building}-{number}"
         if label not in places[case_id]:
             places[case_id].append(label)
@@ -500,6 +506,11 @@ class BuildingChoice:
     community: str
 
 
+_BUILDINGS = (sa.select(Building.id, Building.name, Building.community_id)
+              .where(Building.community_id.in_(sa.bindparam("communities", expanding=True)))
+              .order_by(Building.community_id, Building.name))
+
+
 def filter_choices(user: StaffUser) -> dict[str, list]:
     """Communities and buildings the user works in (for the queue filters); the buildings as
     rows of id, name and community (its name)."""
@@ -508,12 +519,9 @@ def filter_choices(user: StaffUser) -> dict[str, list]:
     else:
         communities = list(db.session.scalars(sa.select(Community).order_by(Community.name)))
     names = {c.id: c.name for c in communities}
-    buildings = [
-        BuildingChoice(building_id, name, names[community_id])
-        for building_id, name, community_id in db.session.execute(
-            sa.select(Building.id, Building.name, Building.community_id)
-            .where(Building.community_id.in_(names))
-            .order_by(Building.community_id, Building.name))]
+    buildings = [BuildingChoice(building_id, name, names[community_id])
+                 for building_id, name, community_id
+                 in db.session.execute(_BUILDINGS, {"communities": list(names)})]
     return {"communities": communities, "buildings": buildings}
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 
+import sqlalchemy as sa
+
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_babel import refresh as babel_refresh
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from sqlalchemy.orm import joinedload
 from wtforms.validators import ValidationError
 
 from ..extensions import db
@@ -34,13 +37,18 @@ login_manager.login_view = "web.login"
 login_manager.login_message = None
 
 
+# The signed-in user with their communities, in one statement built once (every request).
+_USER = (sa.select(StaffUser).options(joinedload(StaffUser.communities))
+         .where(StaffUser.id == sa.bindparam("user_id")))
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
     """The session holds "id:stamp"; a changed password (a new stamp) ends the session."""
     ident, _, stamp = user_id.partition(":")
     if not ident.isdigit():
         return None
-    user = db.session.get(StaffUser, int(ident))
+    user = db.session.scalars(_USER, {"user_id": int(ident)}).unique().first()
     if user is None or not user.active or user.get_id() != user_id:
         return None
     return user
