@@ -128,6 +128,7 @@ def case_places(case_ids: list[int]) -> dict[int, list[str]]:
 QUEUE_SORTS = ("priority", "due")
 PAGE_SIZES = (25, 50, 100)
 SECTIONS = ("overdue", "today", "upcoming")
+MAX_PAGE = 1_000_000
 
 
 @dataclass
@@ -173,6 +174,11 @@ class Paging:
     page: int = 1
     per: int = PAGE_SIZES[0]
     sort: str = QUEUE_SORTS[0]
+
+    def __post_init__(self) -> None:
+        # Past the last page a list is empty; a page number from a URL may be any size, and an
+        # offset must stay within a 32-bit integer for PostgreSQL.
+        self.page = min(max(self.page, 1), MAX_PAGE)
 
     @property
     def offset(self) -> int:
@@ -267,8 +273,10 @@ class _Queue:
         p = self.params
         mine = Task.assignee_id == sa.bindparam("uid", p["uid"])
         team = sa.and_(Task.assignee_id.is_(None), Task.candidate_role.in_(self.roles))
-        section = sa.case((Task.due_at < sa.bindparam("day_start", p["day_start"]), 0),
-                          (Task.due_at < sa.bindparam("day_end", p["day_end"]), 1), else_=2)
+        moment = Task.due_at.type  # UTC, as the column stores it
+        section = sa.case(
+            (Task.due_at < sa.bindparam("day_start", p["day_start"], type_=moment), 0),
+            (Task.due_at < sa.bindparam("day_end", p["day_end"], type_=moment), 1), else_=2)
         return self.filters.apply(
             sa.select(Task.id, Task.case_id, Task.priority, Task.due_at, Task.kind, Task.title,
                       section.label("section"), sa.case((mine, 1), else_=0).label("mine"))
@@ -440,7 +448,8 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
                      .outerjoin(money, money.c.case_id == others.c.case_id))
         section_counts = (
             sa.select(sa.case((groups.c.mine == 1, _MINE_COUNT), else_=_TEAM_COUNT),
-                      sa.func.sum(groups.c.n), *[sa.null()] * 4, groups.c.section,
+                      sa.cast(sa.func.sum(groups.c.n), sa.Integer), *[sa.null()] * 4,
+                      groups.c.section,
                       *[sa.null()] * len(_CASE_COLUMNS))
             .group_by(groups.c.mine, groups.c.section))
         case_count = sa.select(sa.literal(_CASE_COUNT), sa.func.count(),

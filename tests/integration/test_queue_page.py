@@ -63,6 +63,16 @@ def test_every_page_is_the_same_slice_of_the_whole_list(busy, now, sort):
         assert _listed(part.cases) == _listed(whole.cases)[cut]
         assert [r.money for r in part.mine.rows] == [r.money for r in whole.mine.rows][cut]
         assert part.counts == whole.counts
+    counts = whole.counts
+    assert all(type(n) is int for n in (*counts.sections.values(), counts.team,
+                                         whole.cases.total))
+
+
+def test_a_page_number_of_any_size_shows_an_empty_page_with_the_totals(busy, now):
+    far = queries.Paging(page=99_999_999_999)
+    got = queries.queue_page(busy, now, None, far, far, far)
+    assert (got.mine.rows, got.team.rows, got.cases.rows) == ([], [], [])
+    assert (got.counts.mine, got.counts.team, got.cases.total) == (60, 30, 26)
 
 
 def test_by_priority_more_money_comes_first_within_a_section_and_priority(busy, now):
