@@ -240,11 +240,6 @@ def _money_of(today: date):
     return balance, at_risk.label("at_risk")
 
 
-def _row_money(outstanding, oldest_due, at_risk) -> CaseMoney:
-    return CaseMoney(outstanding=outstanding or ZERO, oldest_due=oldest_due,
-                     at_risk=at_risk or ZERO)
-
-
 class _Queue:
     """What the queue statements depend on, split into their shape (what a statement built once
     and kept in _STATEMENTS is made of) and the values bound to its named parameters, which
@@ -260,7 +255,6 @@ class _Queue:
                        "today": self.today,
                        "risk_until": self.today + timedelta(days=AT_RISK_DAYS),
                        **scope_values, **self.filters.params()}
-        self.scope_values = scope_values
 
     def shape(self, *more) -> tuple:
         return (self.roles, self.scope, self.filters.shape, *more)
@@ -281,7 +275,7 @@ class _Queue:
             sa.select(Task.id, Task.case_id, Task.priority, Task.due_at, Task.kind, Task.title,
                       section.label("section"), sa.case((mine, 1), else_=0).label("mine"))
             .join(Task.case)
-            .where(Task.status == "open", scope_filter(self.scope, self.scope_values),
+            .where(Task.status == "open", scope_filter(self.scope, self.params),
                    sa.or_(mine, team)))
 
     def run(self, key: tuple, build, **params):
@@ -342,14 +336,18 @@ def _task_order(c, by_due: bool) -> list:
     priority (task priority, amount owed, oldest unpaid period, money at risk of limitation)."""
     if by_due:
         return [c.section, c.due_at, c.id]
-    return [c.section, c.priority.desc(), sa.func.coalesce(c.outstanding, 0).desc(),
-            sa.nulls_last(c.oldest_due.asc()), c.at_risk.desc(), c.due_at, c.id]
+    return [c.section, c.priority.desc(), *_money_order(c), c.due_at, c.id]
 
 
 def _case_order(c) -> list:
     """"My other cases": by case priority, then most money first (as a task list's keys)."""
-    return [c.priority.desc(), sa.func.coalesce(c.outstanding, 0).desc(),
-            sa.nulls_last(c.oldest_due.asc()), c.at_risk.desc(), c.id]
+    return [c.priority.desc(), *_money_order(c), c.id]
+
+
+def _money_order(c) -> list:
+    """Most money first: amount owed, oldest unpaid period, money at risk of limitation."""
+    return [sa.func.coalesce(c.outstanding, 0).desc(), sa.nulls_last(c.oldest_due.asc()),
+            c.at_risk.desc()]
 
 
 @dataclass
@@ -439,7 +437,7 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
             sa.select(DunningCase.id.label("case_id"), DunningCase.priority).where(
                 DunningCase.assignee_id == sa.bindparam("uid", queue.params["uid"]),
                 DunningCase.state.not_in(FINAL_STATES),
-                scope_filter(queue.scope, queue.scope_values),
+                scope_filter(queue.scope, queue.params),
                 DunningCase.id.not_in(tasked))).cte("other_case")
         case_keys = (sa.select(others.c.case_id.label("id"), others.c.case_id,
                                others.c.priority, money.c.outstanding, money.c.oldest_due,
@@ -479,7 +477,8 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
     def page(part: int, total: int, paging: Paging) -> Page:
         return Page([QueueRow(
             row.case_id, row.number, row.state, row.debtor, row.community,
-            _row_money(row.outstanding, row.oldest_due, row.at_risk), task_id=row.task_id,
+            CaseMoney(outstanding=row.outstanding or ZERO, oldest_due=row.oldest_due,
+                      at_risk=row.at_risk or ZERO), task_id=row.task_id,
             kind=row.kind or "", title=row.title or "", due_at=row.due_at,
             section=SECTIONS[row.section] if row.section is not None else "")
             for row in found[part]], total, paging)
@@ -1046,13 +1045,6 @@ def owed_at(case: DunningCase, moment: datetime) -> OwedThen:
                   if e.name == "resolve_dispute"), ZERO)
     return OwedThen(moment, line_ids, sum((line.amount_due for line in lines), ZERO),
                     imported + paid_then, credit)
-
-
-def case_lookup(case_ids: list[int]) -> dict[int, DunningCase]:
-    if not case_ids:
-        return {}
-    return {c.id: c for c in db.session.scalars(sa.select(DunningCase).where(
-        DunningCase.id.in_(case_ids)))}
 
 
 def plain_payload(payload: dict[str, Any] | None) -> str:

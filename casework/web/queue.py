@@ -37,7 +37,7 @@ SIDE_LIST = 10  # rows a page in the team queue and "my other cases" (the main l
 def _paging(prefix: str = "", per: int | None = None) -> queries.Paging:
     chosen, sort = _int_arg("per"), request.args.get("sort")
     return queries.Paging(
-        page=max(_int_arg(f"{prefix}page") or 1, 1),
+        page=_int_arg(f"{prefix}page") or 1,  # Paging keeps it in range
         per=per or (chosen if chosen in queries.PAGE_SIZES else queries.PAGE_SIZES[0]),
         sort=sort if sort in queries.QUEUE_SORTS else queries.QUEUE_SORTS[0])
 
