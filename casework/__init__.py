@@ -25,6 +25,9 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"),
                      render_as_batch=True, compare_type=True)
+    from . import readonly
+
+    readonly.init_app(app)  # after db.init_app: runs before the session is removed
 
     from . import models  # noqa: F401  (registers the tables)
     from .cli import register_cli
