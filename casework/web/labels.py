@@ -264,12 +264,12 @@ class _Translated:
         self._tables: dict[tuple[str, str], object] = {}
 
     def __getattr__(self, name: str):
-        from flask_babel import get_locale
+        from .fmt import locale_name
 
         value = globals()[name]
         if not isinstance(value, dict):
             return value
-        key = (str(get_locale()), name)
+        key = (locale_name(), name)
         table = self._tables.get(key)
         if table is None:
             table = self._tables[key] = {k: str(v) if isinstance(v, LazyString) else v

@@ -96,6 +96,7 @@ def _guard():
     for cached in ("_login_user", "csrf_token"):  # per request (tests share one app context)
         g.pop(cached, None)
     babel_refresh()
+    g.locale = select_locale()  # first: the error and sign-in pages below speak it too
     endpoint = request.endpoint or ""
     if endpoint not in PUBLIC_ENDPOINTS:
         if not current_user.is_authenticated:
@@ -110,7 +111,6 @@ def _guard():
             validate_csrf(token)
         except ValidationError as exc:
             raise CSRFError(str(exc)) from exc
-    g.locale = select_locale()
 
 
 @bp.context_processor
