@@ -1,6 +1,7 @@
 """The staff UI in a real Chromium against a real server (werkzeug in a thread, SQLite in tmp).
 
-A collector records a contact with a promise and sees the case move to installments; a legal
+A collector records a contact with a promise and sees the case move to installments, and marks
+a task done from the queue (the rows' buttons share one form); a legal
 officer approves another user's escalation (not their own) and downloads the lawyer letter; an
 auditor runs the chain check. Screenshots go to test-artifacts/ for a human to look at.
 
@@ -189,4 +190,24 @@ def test_an_auditor_runs_the_chain_check(live, browser):
     page.goto(server.url + f"/audit/cases/{estate.case.id}?as_of=2026-11-23")
     assert page.locator("#trace tbody tr").count() >= 5
     shot(page, "auditor-trace")
+    assert not page.errors, page.errors
+
+
+def test_a_collector_marks_a_task_done_from_the_queue(live, browser):
+    """The rows' buttons post the one shared form (form="row-action", their own formaction):
+    in a real browser the task is done, with the form's CSRF token, and the queue comes back."""
+    from casework.models import Task
+
+    server, estate = live
+    task = services.add_task(estate.case, "call", "电话跟进", NOW + timedelta(hours=2),
+                             assignee_id=estate.collector.id)
+    db.session.commit()
+    page = sign_in(browser, server, estate.collector)
+    page.click(f"button[formaction='/tasks/{task.id}/done']")
+    page.wait_for_selector(".flash.ok")
+    assert page.url.endswith("/queue")
+    assert not page.query_selector(f"button[formaction='/tasks/{task.id}/done']")
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).status == "done"
+    shot(page, "collector-queue-task-done")
     assert not page.errors, page.errors
