@@ -8,9 +8,12 @@ planned every statement of every page anew; the queue page's one large statement
 3 ms more a view that way.
 
 A transaction counts as read-only when every statement it ran began with SELECT or WITH and
-named no statement or function that changes anything (_WRITES), none failed, and the session
-holds no unflushed change. Anything else, and any request that ended in an exception, is
-rolled back as before: a mistaken "wrote" costs only the prepared statements.
+named no statement or function that changes anything (_WRITES), none failed, its connection is
+sound, and the session holds no unflushed change; code that writes on the driver's own cursor
+(COPY) says so with note_write(). Anything else, and any request that ended in an exception, is
+rolled back as before: a mistaken "wrote" costs only the prepared statements. The commit keeps
+the loaded objects as they are (no expiry), and a failing commit is logged, never raised: the
+page has been sent, and Flask-SQLAlchemy still removes the session (a rollback).
 """
 
 from __future__ import annotations
@@ -29,13 +32,18 @@ _WROTE = "casework_wrote"  # in Connection.info: set by any statement that may h
 _CONNECTIONS = "casework_connections"  # in Session.info: its transaction's connections
 _READS = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|ALTER|DROP|COPY|CALL|LOCK"
-                     r"|NOTIFY|NEXTVAL|SETVAL|SET_CONFIG)\b|PG_NOTIFY|ADVISORY", re.IGNORECASE)
+                     r"|NOTIFY|NEXTVAL|SETVAL|SET_CONFIG|INTO)\b|PG_NOTIFY|ADVISORY", re.IGNORECASE)
 
 
 @lru_cache(maxsize=2048)  # the app's statements are few and built once: read each once
 def may_write(statement: str) -> bool:
     """Whether the statement could change anything (SELECT ... FOR UPDATE counts: it locks)."""
     return _READS.match(statement) is None or _WRITES.search(statement) is not None
+
+
+def note_write(connection) -> None:
+    """For writes made on the driver's own cursor (COPY), which the engine's events miss."""
+    connection.info[_WROTE] = True
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -51,7 +59,9 @@ def _note_failure(context) -> None:
 
 
 @event.listens_for(Session, "after_begin")
-def _track(session, _transaction, connection) -> None:
+def _track(session, transaction, connection) -> None:
+    if transaction.nested:  # a SAVEPOINT on a connection the outer transaction tracks already
+        return
     connection.info[_WROTE] = False
     session.info.setdefault(_CONNECTIONS, []).append(connection)
 
@@ -68,7 +78,8 @@ def only_read(session: Session) -> bool:
     connections = session.info.get(_CONNECTIONS)
     return bool(transaction is not None and transaction.is_active and connections
                 and not (session.new or session.dirty or session.deleted)
-                and not any(conn.info.get(_WROTE, True) for conn in connections))
+                and not any(conn.invalidated or conn.closed or conn.info.get(_WROTE, True)
+                            for conn in connections))
 
 
 def init_app(app: Flask) -> None:
@@ -76,5 +87,14 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_appcontext
     def _commit_reads(exc: BaseException | None) -> None:
-        if exc is None and db.session.registry.has() and only_read(db.session()):
-            db.session.commit()
+        if exc is None and db.session.registry.has():
+            session = db.session()
+            try:
+                if only_read(session):
+                    expire, session.expire_on_commit = session.expire_on_commit, False
+                    try:
+                        session.commit()
+                    finally:
+                        session.expire_on_commit = expire
+            except Exception:  # noqa: BLE001  the page is sent: never skip session.remove()
+                app.logger.warning("commit of a read-only request failed", exc_info=True)

@@ -42,6 +42,7 @@ from ..models import (
     utcnow,
 )
 from ..policy import default_policy
+from ..readonly import note_write
 from ..services.access import actor_of
 from ..services.bulk import member
 from ..services.cases import CaseRequest, open_cases
@@ -775,7 +776,9 @@ def _copy_lines(plan: Plan, debtor_id: dict, line_id: dict[int, int],
                 progress: Progress | None) -> None:
     """PostgreSQL: new charge lines by COPY in the import's transaction, then the ids of the
     lines that go into cases (the only ones the import needs back)."""
-    raw = db.session.connection().connection.driver_connection
+    connection = db.session.connection()
+    note_write(connection)  # COPY bypasses the engine's events
+    raw = connection.connection.driver_connection
     total = len(plan.new_lines)
     with raw.cursor() as cur:
         with cur.copy(f"COPY charge_line ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:

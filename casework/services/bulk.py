@@ -15,6 +15,7 @@ from sqlalchemy.orm import attributes
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
+from ..readonly import note_write
 
 
 def write_versioned(objects: Iterable[object]) -> int:
@@ -106,6 +107,7 @@ def insert_rows(table: sa.Table, rows: list[dict]) -> None:
     quote = dialect.identifier_preparer.quote
     statement = (f"COPY {dialect.identifier_preparer.format_table(table)} "
                  f"({', '.join(quote(column.name) for column in columns)}) FROM STDIN")
+    note_write(connection)  # COPY bypasses the engine's events
     cursor = connection.connection.driver_connection.cursor()
     with cursor, cursor.copy(statement) as copy:
         for row in rows:

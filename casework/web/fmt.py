@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask import Flask, g
-from flask_babel import format_date, get_locale, get_translations
+from flask_babel import force_locale, format_date, get_locale, get_translations
 from markupsafe import Markup
 
 from ..services.clock import SHANGHAI
@@ -15,7 +15,9 @@ from ..services.clock import SHANGHAI
 def locale_name() -> str:
     """The request's language ("zh" or "en"): the one the web guard chose for this request
     (g.locale), else Flask-Babel's. A page asks for it some hundred times (every date, every
-    label table, every translated string); get_locale() costs several context lookups each."""
+    label table, every translated string); get_locale() costs several context lookups each.
+    (Flask-Babel's force_locale does not reach the templates' strings and dates: nothing
+    renders a page in another language than the request's.)"""
     return g.get("locale") or str(get_locale() or "zh")
 
 
@@ -33,7 +35,8 @@ def template_gettext(string: str, **variables) -> Markup:
     name = locale_name()
     catalog = _CATALOGS.get(name)
     if catalog is None:
-        catalog = _CATALOGS[name] = get_translations()
+        with force_locale(name):  # this language's, whatever Flask-Babel's locale is now
+            catalog = _CATALOGS[name] = get_translations()
     translated = Markup(catalog.gettext(string))
     return translated % variables if variables or "%" in translated else translated
 

@@ -36,6 +36,7 @@ def test_reads(statement):
     "TRUNCATE task",
     "CREATE TABLE t (id int)",
     "PRAGMA foreign_keys=ON",
+    "SELECT community.id INTO copied FROM community",
 ])
 def test_writes(statement):
     assert may_write(statement)
@@ -159,3 +160,55 @@ def test_postgres_keeps_the_prepared_statements_between_requests(served):
     assert int(client.get("/t/prepared").get_data(as_text=True)) >= 1
     client.get("/t/flushed")  # a rollback: psycopg deallocates them
     assert int(client.get("/t/prepared").get_data(as_text=True)) == 0
+
+
+def test_a_write_behind_an_open_savepoint_is_rolled_back(served):
+    """A savepoint begun after a write (ORM or Core) and left open does not hide the write."""
+    app, ended = served
+
+    @app.get("/t/savepoint")
+    def savepoint():
+        db.session.add(_new_community("S1"))
+        db.session.connection().execute(sa.insert(Community).values(
+            code="S2", name="小区S2", address="", city="", company_name=""))
+        db.session.begin_nested()  # flushes S1
+        db.session.execute(sa.select(Community.id)).all()
+        return "a savepoint left open"
+
+    before = _count(app)
+    ended.clear()
+    assert app.test_client().get("/t/savepoint").status_code == 200
+    assert ended == ["rollback"]
+    assert _count(app) == before
+
+
+def test_a_lost_connection_is_rolled_back_and_the_page_still_sent(served):
+    """The commit is never tried on an invalidated connection, and a failing one is logged,
+    not raised: the session is removed either way."""
+    app, _ended = served
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.errorhandler(sa.exc.OperationalError)
+    def database_down(_exc):
+        return "database down", 503
+
+    @app.get("/t/lost")
+    def lost():
+        db.session.execute(sa.select(Community.id)).all()
+        db.session.connection().invalidate()  # as a dropped connection is
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    client = app.test_client()
+    assert client.get("/t/lost").status_code == 503
+    assert client.get("/t/read").status_code == 200  # the next request has a sound session
+
+
+def test_objects_read_in_a_context_keep_their_values_after_it(served):
+    """The read-only commit does not expire what was loaded (scripts use it afterwards)."""
+    app, _ended = served
+    with app.app_context():
+        db.session.add(_new_community("K1"))
+        db.session.commit()
+    with app.app_context():
+        community = db.session.scalar(sa.select(Community).where(Community.code == "K1"))
+    assert community.code == "K1"

@@ -276,7 +276,7 @@ def test_the_72_hour_visit_after_payment_can_be_done_on_the_closed_case(
     body = page(client, estate.case.id)
     assert "只读" in body and f'action="/tasks/{task.id}/done"' in body
     queue = client.get("/queue").get_data(as_text=True)
-    assert f'action="/tasks/{task.id}/done"' in queue
+    assert f'formaction="/tasks/{task.id}/done"' in queue and 'id="row-action"' in queue
     done = client.post(f"/tasks/{task.id}/done", data={"note": "已回访，业主满意"})
     assert done.status_code == 302
     db.session.refresh(task)

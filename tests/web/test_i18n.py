@@ -93,3 +93,20 @@ def test_every_ui_string_is_translated_and_the_mo_is_compiled_from_the_po(tmp_pa
     with (CATALOG / "zh/LC_MESSAGES/messages.mo").open("rb") as f:
         mo = {m.id: m.string for m in read_mo(f) if m.id}
     assert mo == {k: v for k, v in po.items() if v}, "messages.mo is stale: pybabel compile"
+
+
+def test_template_strings_use_the_requests_language_catalogue(web):
+    """fmt.template_gettext keeps one catalogue per language: filled while Flask-Babel was
+    forced to another language, it still holds the request's language's strings."""
+    from flask import g, render_template_string
+
+    fmt._CATALOGS.clear()
+    with web.test_request_context():
+        g.locale = "zh"  # as the web guard sets it
+        with force_locale("en"):
+            render_template_string("{{ _('Done') }}")
+        assert render_template_string("{{ _('Done') }}") == "完成"
+        assert render_template_string("{{ _('%(n)d open tasks', n=3) }}") == "3 项待办任务"
+        g.locale = "en"
+        assert render_template_string("{{ _('Done') }}") == "Done"
+        assert render_template_string("{{ _('<%(x)s>', x='<b>') }}") == "<&lt;b&gt;>"
