@@ -32,7 +32,8 @@ _WROTE = "casework_wrote"  # in Connection.info: set by any statement that may h
 _CONNECTIONS = "casework_connections"  # in Session.info: its transaction's connections
 _READS = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|ALTER|DROP|COPY|CALL|LOCK"
-                     r"|NOTIFY|NEXTVAL|SETVAL|SET_CONFIG|INTO)\b|PG_NOTIFY|ADVISORY", re.IGNORECASE)
+                     r"|NOTIFY|NEXTVAL|SETVAL|SET_CONFIG|INTO)\b|PG_NOTIFY|ADVISORY",
+                     re.IGNORECASE)
 
 
 @lru_cache(maxsize=2048)  # the app's statements are few and built once: read each once

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from babel.support import Translations
 from flask import Flask, g
 from flask_babel import force_locale, format_date, get_locale, get_translations
 from markupsafe import Markup
@@ -25,7 +26,7 @@ def is_zh() -> bool:
     return locale_name().startswith("zh")
 
 
-_CATALOGS: dict[str, object] = {}  # translations by language, loaded once per process
+_CATALOGS: dict[str, Translations] = {}  # translations by language, loaded once a process
 
 
 def template_gettext(string: str, **variables) -> Markup:

@@ -264,16 +264,20 @@ class _Translated:
         self._tables: dict[tuple[str, str], object] = {}
 
     def __getattr__(self, name: str):
+        from flask_babel import force_locale
+
         from .fmt import locale_name
 
         value = globals()[name]
         if not isinstance(value, dict):
             return value
-        key = (locale_name(), name)
+        locale = locale_name()
+        key = (locale, name)
         table = self._tables.get(key)
         if table is None:
-            table = self._tables[key] = {k: str(v) if isinstance(v, LazyString) else v
-                                         for k, v in value.items()}
+            with force_locale(locale):  # this language's words, as the key says
+                table = self._tables[key] = {k: str(v) if isinstance(v, LazyString) else v
+                                             for k, v in value.items()}
         return table
 
 

@@ -110,3 +110,18 @@ def test_template_strings_use_the_requests_language_catalogue(web):
         g.locale = "en"
         assert render_template_string("{{ _('Done') }}") == "Done"
         assert render_template_string("{{ _('<%(x)s>', x='<b>') }}") == "<&lt;b&gt;>"
+
+
+def test_label_tables_use_the_requests_language(web):
+    """labels keeps one table per language: filled while Flask-Babel was forced to another
+    language, it still holds the request's language's words."""
+    from flask import g
+
+    labels.translated._tables.clear()
+    with web.test_request_context():
+        g.locale = "zh"
+        with force_locale("en"):
+            labels.translated.STATES
+        assert labels.translated.STATES["payment_plan"] == "分期/承诺付款"
+        g.locale = "en"
+        assert labels.translated.STATES["payment_plan"] != "分期/承诺付款"
