@@ -56,7 +56,7 @@ def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany) 
 @event.listens_for(Engine, "handle_error")
 def _note_failure(context) -> None:
     if context.connection is not None:
-        context.connection.info[_WROTE] = True  # a failed statement: roll back, as ever
+        note_write(context.connection)  # a failed statement: roll back, as ever
 
 
 @event.listens_for(Session, "after_begin")

@@ -122,7 +122,7 @@ def _page_context() -> dict:
     if current_user.is_authenticated and current_user.has_role("collector", "supervisor",
                                                                "legal"):
         counts = queries.nav_counts(current_user, web_now(), known=g.get("nav_counts"))
-    return {"nav": counts, "lang": select_locale(), "languages": LANGUAGES}
+    return {"nav": counts, "lang": fmt.locale_name(), "languages": LANGUAGES}
 
 
 @bp.errorhandler(400)
