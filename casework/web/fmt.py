@@ -6,9 +6,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from babel.support import Translations
-from flask import Flask, g
+from flask import Flask, g, request, url_for
 from flask_babel import force_locale, format_date, get_locale, get_translations
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ..services.clock import SHANGHAI
 
@@ -42,10 +42,13 @@ def template_gettext(string: str, **variables) -> Markup:
     return translated % variables if variables or "%" in translated else translated
 
 
+CENT = Decimal("0.01")
+
+
 def money(value) -> str:
     if value is None or value == "":
         return "—"
-    amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    amount = (value if isinstance(value, Decimal) else Decimal(str(value))).quantize(CENT)
     sign = "-" if amount < 0 else ""
     return f"{sign}¥{abs(amount):,.2f}"
 
@@ -80,6 +83,44 @@ def iso_day(value) -> str:
     return value.isoformat()
 
 
+_TAGS: dict[tuple[str, str], Markup] = {}
+
+
+def state_tag(state: str) -> Markup:
+    """A case's stage as a tag, its label in the request's language; made once a process for
+    each stage and language (a filter, not a macro: a queue page shows some fifty)."""
+    key = (locale_name(), state)
+    tag = _TAGS.get(key)
+    if tag is None:
+        from .labels import translated
+
+        label = translated.STATES.get(state, state)
+        tag = Markup(f'<span class="tag state" data-state="{escape(state)}">{escape(label)}</span>')
+        if len(_TAGS) < 1024:  # the stages are few; an odd value is not kept
+            _TAGS[key] = tag
+    return tag
+
+
+_PLACEHOLDER = 9_876_543_210  # an id no URL holds otherwise: where a link's id goes
+_LINKS: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+
+def link(endpoint: str, **value: int) -> str:
+    """url_for(endpoint, name=id) for a route with one integer argument, such as a row's link
+    to its case: the same URL, built by url_for once a process (and application root) and
+    then filled in, for lists that link every row (url_for is most of a row's cost)."""
+    (name, number), = value.items()
+    key = (endpoint, name, request.script_root)
+    parts = _LINKS.get(key)
+    if parts is None:
+        built = url_for(endpoint, **{name: _PLACEHOLDER})
+        prefix, found, suffix = built.partition(str(_PLACEHOLDER))
+        if not found:  # a route that does not write the id as it is
+            return url_for(endpoint, **value)
+        parts = _LINKS[key] = (prefix, suffix)
+    return f"{parts[0]}{int(number)}{parts[1]}"
+
+
 def percent(value) -> str:
     return "—" if value is None else f"{value}%"
 
@@ -96,5 +137,6 @@ def pretty_json(value) -> str:
 
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(money=money, day=day, moment=moment, iso_day=iso_day,
-                                 percent=percent, pretty_json=pretty_json)
-    app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext)  # after Babel
+                                 percent=percent, pretty_json=pretty_json, state_tag=state_tag)
+    app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext,  # after Babel
+                                 link=link)

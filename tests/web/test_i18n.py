@@ -125,3 +125,37 @@ def test_label_tables_use_the_requests_language(web):
         assert labels.translated.STATES["payment_plan"] == "分期/承诺付款"
         g.locale = "en"
         assert labels.translated.STATES["payment_plan"] != "分期/承诺付款"
+
+
+def test_a_stage_tag_is_in_the_requests_language_and_escaped(web):
+    """fmt.state_tag keeps one tag per stage and language: each language its own label; an
+    unknown value is shown as it is, escaped."""
+    from flask import g, render_template_string
+
+    fmt._TAGS.clear()
+    with web.test_request_context():
+        g.locale = "zh"
+        assert render_template_string("{{ 'payment_plan'|state_tag }}") == (
+            '<span class="tag state" data-state="payment_plan">分期/承诺付款</span>')
+        g.locale = "en"
+        english = render_template_string("{{ 'payment_plan'|state_tag }}")
+        assert english.startswith('<span class="tag state" data-state="payment_plan">')
+        assert "分期" not in english
+        assert render_template_string("{{ s|state_tag }}", s='<x">') == (
+            '<span class="tag state" data-state="&lt;x&#34;&gt;">&lt;x&#34;&gt;</span>')
+
+
+def test_a_row_link_is_the_url_for_url(web):
+    """fmt.link builds a row's link from url_for's once and fills the id in: the same URL for
+    every id, under whatever root the application is mounted at."""
+    from flask import url_for
+
+    fmt._LINKS.clear()
+    for endpoint, name in (("web.case_detail", "case_id"), ("web.complete_task", "task_id"),
+                           ("web.claim_task", "task_id"), ("web.audit_trace", "case_id")):
+        for root in ("", "/casework", ""):
+            with web.test_request_context(base_url=f"http://x{root}"):
+                for number in (1, 42, 9_876_543_210, 10**12):
+                    assert fmt.link(endpoint, **{name: number}) == url_for(
+                        endpoint, **{name: number})
+                    assert fmt.link(endpoint, **{name: number}).startswith(f"{root}/")
