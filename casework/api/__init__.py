@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -45,6 +48,51 @@ def require_token():
                      "Missing or invalid bearer token.")
     g.api_user = user
     return None
+
+
+@bp.before_request
+def refuse_unknown_query_parameters():
+    """A query parameter the operation does not document is refused (422, naming it), not
+    ignored: a misspelt filter (`?stat=paid`) would otherwise answer with every row as if it
+    had applied. The OpenAPI document is the list of what each operation takes."""
+    rule = request.url_rule
+    if rule is None:
+        return None  # no such URL: the 404 says so
+    allowed = _query_parameters().get((_shape(rule.rule), request.method))
+    if allowed is None:
+        return None  # an operation the document does not describe (none; see the tests)
+    for name in request.args:
+        if name not in allowed:
+            shown = name if name else "(空)"
+            raise InvalidInput(name, f"未知的查询参数“{shown}”；此接口只接受："
+                               f"{'、'.join(sorted(allowed)) or '无'}。",
+                               f"Unknown query parameter '{name}'; this operation takes: "
+                               f"{', '.join(sorted(allowed)) or 'none'}.")
+    return None
+
+
+def _shape(path: str) -> str:
+    """A Flask rule (/cases/<int:case_id>) or a document's path (/cases/{case_id}) with its
+    arguments as {}: the same for the same route, whatever the arguments are called."""
+    return re.sub(r"<[^<>]+>|\{[^{}]+\}", "{}", path)
+
+
+@cache
+def _query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+    """(route shape, method) -> the query parameters the OpenAPI document gives that
+    operation."""
+    from .openapi import document
+
+    found = {}
+    for path, operations in document()["paths"].items():
+        rule = _shape(bp.url_prefix + path)
+        for method, operation in operations.items():
+            names = frozenset(p["name"] for p in operation.get("parameters", ())
+                              if p.get("in") == "query")
+            found[(rule, method.upper())] = names
+            if method == "get":
+                found[(rule, "HEAD")] = names
+    return found
 
 
 @bp.errorhandler(WorkflowError)

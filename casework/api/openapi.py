@@ -460,12 +460,17 @@ def document() -> dict[str, Any]:
                                           "content": {JSON: {"schema": {"type": "object"}}}}}},
         },
     }
+    for operations in paths.values():
+        for operation in operations.values():  # every operation refuses an unknown parameter
+            operation["responses"].setdefault("422", _r("InvalidInput"))
     return {
         "openapi": "3.0.3",
         "info": {"title": "Casework API", "version": "1.0.0",
                  "description": "The dunning case manager (物业费催缴案件管理). Money is a string "
                                 "of yuan with 2 decimals; times are ISO 8601 in UTC. Errors carry "
-                                "`error`, `message` (Chinese) and `message_en`."},
+                                "`error`, `message` (Chinese) and `message_en`. A query "
+                                "parameter an operation does not list is refused (422, "
+                                "`field` naming it)."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "paths": paths,

@@ -63,6 +63,29 @@ def test_the_openapi_document_needs_no_token(client, app):
     assert "/cases/{case_id}/events" in doc["paths"]
 
 
+@pytest.mark.parametrize("url, name", [
+    ("/cases?stat=paid", "stat"),  # a misspelt filter: not every case as if it had applied
+    ("/tasks?mine=true&=null", ""),  # a parameter with no name
+    ("/cases/1?state=paid", "state"),  # an operation that takes no query parameter
+    ("/openapi.json?x=1", "x"),
+])
+def test_an_unknown_query_parameter_is_refused_by_name(api_as, estate, url, name):
+    response = api_as("supervisor").get(url)
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["error"] == "invalid_input" and body["field"] == name
+    assert f"'{name}'" in body["message_en"] and "this operation takes" in body["message_en"]
+
+
+def test_every_api_route_lists_its_query_parameters_in_the_document(app):
+    """The unknown-parameter check reads the OpenAPI document: every route must be in it."""
+    from casework.api import _query_parameters, _shape
+
+    routes = {(_shape(rule.rule), method) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/api/v1/") for method in rule.methods - {"OPTIONS"}}
+    assert routes == set(_query_parameters())
+
+
 def test_unknown_api_urls_answer_json_404(api_as):
     response = api_as("supervisor").get("/nothing-here")
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
@@ -88,6 +111,8 @@ def test_case_list_follows_the_access_rules_and_filters(api_as, estate):
     assert bad.status_code == 422 and bad.get_json()["field"] == "state"
     bad = api_as("supervisor").get("/cases?per_page=1000")
     assert bad.status_code == 422 and bad.get_json()["field"] == "per_page"
+    listed = api_as("supervisor").get("/cases?state=preparation&page=1&per_page=10")
+    assert listed.status_code == 200 and listed.get_json()["total"] == 1
 
 
 def test_get_case_403_404(api_as, estate):
