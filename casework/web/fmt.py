@@ -95,7 +95,8 @@ def state_tag(state: str) -> Markup:
         from .labels import translated
 
         label = translated.STATES.get(state, state)
-        tag = Markup(f'<span class="tag state" data-state="{escape(state)}">{escape(label)}</span>')
+        tag = Markup(f'<span class="tag state" data-state="{escape(state)}">'
+                     f'{escape(label)}</span>')
         if len(_TAGS) < 1024:  # the stages are few; an odd value is not kept
             _TAGS[key] = tag
     return tag
@@ -105,10 +106,10 @@ _PLACEHOLDER = 9_876_543_210  # an id no URL holds otherwise: where a link's id 
 _LINKS: dict[tuple[str, str, str], tuple[str, str]] = {}
 
 
-def link(endpoint: str, **value: int) -> str:
+def url_for_id(endpoint: str, **value: int) -> str:
     """url_for(endpoint, name=id) for a route with one integer argument, such as a row's link
     to its case: the same URL, built by url_for once a process (and application root) and
-    then filled in, for lists that link every row (url_for is most of a row's cost)."""
+    then filled in, for lists that link every row (url_for was a row's dearest call)."""
     (name, number), = value.items()
     key = (endpoint, name, request.script_root)
     parts = _LINKS.get(key)
@@ -139,4 +140,4 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(money=money, day=day, moment=moment, iso_day=iso_day,
                                  percent=percent, pretty_json=pretty_json, state_tag=state_tag)
     app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext,  # after Babel
-                                 link=link)
+                                 url_for_id=url_for_id)

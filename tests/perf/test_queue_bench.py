@@ -439,7 +439,7 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
         "template translates each string with one dictionary lookup (fmt.template_gettext), "
         "reads the language once a request, and the rows' buttons share one form; a row's "
         "stage tag is a filter kept per stage and language and its links are url_for's URL "
-        "built once and filled in (fmt.state_tag, fmt.link: a fifth less time for a row).",
+        "built once and filled in (fmt.state_tag, fmt.url_for_id: a fifth less time for a row).",
         "",
         "Progress on the machine of the morning of 2026-11-24 (2 cores; runs vary by about "
         "20%): the first version of this page had a p95 of 516-781 ms there, with 33 ms of "
