@@ -71,6 +71,7 @@ def refuse_unknown_query_parameters():
     return None
 
 
+@cache
 def _shape(path: str) -> str:
     """A Flask rule (/cases/<int:case_id>) or a document's path (/cases/{case_id}) with its
     arguments as {}: the same for the same route, whatever the arguments are called."""

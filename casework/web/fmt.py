@@ -26,18 +26,25 @@ def is_zh() -> bool:
     return locale_name().startswith("zh")
 
 
-_CATALOGS: dict[str, Translations] = {}  # translations by language, loaded once a process
+def in_language(cache: dict, key: tuple, build):
+    """cache[key], made by build() the first time, in the language of the key's first item
+    (force_locale: that language's words, whatever Flask-Babel's locale is now). For what a
+    page asks for many times and depends only on the language: catalogues, label tables."""
+    value = cache.get(key)
+    if value is None:
+        with force_locale(key[0]):
+            value = cache[key] = build()
+    return value
+
+
+_CATALOGS: dict[tuple[str], Translations] = {}  # by language, loaded once a process
 
 
 def template_gettext(string: str, **variables) -> Markup:
     """`_()` in the templates: as Flask-Babel's (Jinja's new-style gettext: the variables
     escaped and always %-formatted), with the catalogue found by the request's language in one
     dictionary lookup instead of Flask-Babel's context lookups on every string."""
-    name = locale_name()
-    catalog = _CATALOGS.get(name)
-    if catalog is None:
-        with force_locale(name):  # this language's, whatever Flask-Babel's locale is now
-            catalog = _CATALOGS[name] = get_translations()
+    catalog = in_language(_CATALOGS, (locale_name(),), get_translations)
     translated = Markup(catalog.gettext(string))
     return translated % variables if variables or "%" in translated else translated
 

@@ -264,21 +264,13 @@ class _Translated:
         self._tables: dict[tuple[str, str], object] = {}
 
     def __getattr__(self, name: str):
-        from flask_babel import force_locale
-
-        from .fmt import locale_name
+        from .fmt import in_language, locale_name
 
         value = globals()[name]
         if not isinstance(value, dict):
             return value
-        locale = locale_name()
-        key = (locale, name)
-        table = self._tables.get(key)
-        if table is None:
-            with force_locale(locale):  # this language's words, as the key says
-                table = self._tables[key] = {k: str(v) if isinstance(v, LazyString) else v
-                                             for k, v in value.items()}
-        return table
+        return in_language(self._tables, (locale_name(), name), lambda: {
+            k: str(v) if isinstance(v, LazyString) else v for k, v in value.items()})
 
 
 translated = _Translated()
