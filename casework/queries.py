@@ -99,28 +99,40 @@ def case_money(case_ids: list[int], today: date) -> dict[int, CaseMoney]:
     return result
 
 
-def _places_statement() -> sa.Select:
-    units = (sa.select(ChargeLine.case_id, ChargeLine.unit_id).distinct()
-             .where(ChargeLine.case_id.in_(sa.bindparam("case_ids", expanding=True)))
-             .subquery())
-    return (sa.select(units.c.case_id, Building.name, Unit.number)
-            .join(Unit, Unit.id == units.c.unit_id).join(Building, Building.id == Unit.building_id)
-            .order_by(Building.name, Unit.number))
+# A case's places travel as one string: "building<unit sep>number", joined by the list separator.
+_UNIT_SEP, _PLACE_SEP = "\x1f", "\x1e"
 
 
-_PLACES = _places_statement()  # built once: the queue page asks for places on every view
+def places_of(case_id) -> sa.ScalarSelect:
+    """The buildings and units of the case whose id is `case_id` (a column of the enclosing
+    statement), as one string for read_places: a list's places come with its rows."""
+    units = (sa.select(ChargeLine.unit_id).where(ChargeLine.case_id == case_id)
+             .correlate_except(ChargeLine))  # case_id's table is two levels out
+    return (sa.select(sa.func.aggregate_strings(
+                Building.name + sa.literal_column(f"'{_UNIT_SEP}'") + Unit.number,
+                sa.literal_column(f"'{_PLACE_SEP}'")))
+            .select_from(Unit).join(Building, Building.id == Unit.building_id)
+            .where(Unit.id.in_(units)).scalar_subquery())
+
+
+def read_places(text: str | None) -> list[str]:
+    """places_of's string as "1栋-101" labels, by building and unit."""
+    if not text:
+        return []
+    pairs = sorted({tuple(place.split(_UNIT_SEP, 1)) for place in text.split(_PLACE_SEP)})
+    return [f"{building}-{number}" for building, number in pairs]
+
+
+_PLACES = (sa.select(DunningCase.id, places_of(DunningCase.id))
+           .where(DunningCase.id.in_(sa.bindparam("case_ids", expanding=True))))
 
 
 def case_places(case_ids: list[int]) -> dict[int, list[str]]:
     """The buildings and units of each case ("1栋-101"), in one statement."""
-    places: dict[int, list[str]] = defaultdict(list)
     if not case_ids:
-        return places
-    for case_id, building, number in db.session.execute(_PLACES, {"case_ids": case_ids}):
-        label = f"{building}-{number}"
-        if label not in places[case_id]:
-            places[case_id].append(label)
-    return places
+        return {}
+    return {case_id: read_places(text)
+            for case_id, text in db.session.execute(_PLACES, {"case_ids": case_ids})}
 
 
 # -- queues ---------------------------------------------------------------------------------------
@@ -374,8 +386,8 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
     the keys that need no money first (section, then priority or due time), so PostgreSQL
     joins their cases' balances in that order and stops once the page is full (an
     incremental sort) instead of looking up the balance of every one of a collector's 2,000
-    cases; only the pages' rows are joined to the case, debtor and community they show. Each
-    line carries its position in its list; the rows' places are left to with_places."""
+    cases; only the pages' rows are joined to the case, debtor, community and places (units)
+    they show. Each line carries its position in its list."""
     queue = _Queue(user, now, filters)
     lists = {"mine": mine, "team": team, "cases": cases}
     paged = {f"{name}_{what}": value for name, paging in lists.items() for what, value in (
@@ -402,7 +414,7 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
             return sa.select(
                 sa.literal(part).label("part"),
                 sa.func.row_number().over(order_by=order(ranked.c)).label("pos"),
-                *(column.label(name) for column, name in zip(task_columns, _TASK_COLUMNS)),
+                *(column.label(name) for column, name in zip(task_columns, _TASK_COLUMNS, strict=True)),
                 *(ranked.c[name] for name in _CASE_COLUMNS))
 
         def tasks(part: int, name: str, is_mine: int) -> sa.Select:
@@ -460,7 +472,8 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
             section_counts, case_count,
         ).subquery("q")
         return (sa.select(lines, DunningCase.number, DunningCase.state,
-                          Debtor.name.label("debtor"), Community.name.label("community"))
+                          Debtor.name.label("debtor"), Community.name.label("community"),
+                          places_of(lines.c.case_id).label("places"))
                 .select_from(lines)
                 .outerjoin(DunningCase, DunningCase.id == lines.c.case_id)
                 .outerjoin(Debtor, Debtor.id == DunningCase.debtor_id)
@@ -478,21 +491,13 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
         return Page([QueueRow(
             row.case_id, row.number, row.state, row.debtor, row.community,
             CaseMoney(outstanding=row.outstanding or ZERO, oldest_due=row.oldest_due,
-                      at_risk=row.at_risk or ZERO), task_id=row.task_id,
+                      at_risk=row.at_risk or ZERO), read_places(row.places), task_id=row.task_id,
             kind=row.kind or "", title=row.title or "", due_at=row.due_at,
             section=SECTIONS[row.section] if row.section is not None else "")
             for row in found[part]], total, paging)
 
     return QueuePage(counts, page(_MINE, counts.mine, mine), page(_TEAM, counts.team, team),
                      page(_CASES, case_total, cases))
-
-
-def with_places(*pages: Page) -> None:
-    """Fills in the buildings and units of every row of the pages, in one statement."""
-    rows = [row for page in pages for row in page.rows]
-    places = case_places(sorted({row.case_id for row in rows}))
-    for row in rows:
-        row.places = places.get(row.case_id, [])
 
 
 def nav_counts(user: StaffUser, now: datetime,
@@ -507,30 +512,24 @@ def nav_counts(user: StaffUser, now: datetime,
     return counts
 
 
-@dataclass(slots=True)
-class BuildingChoice:
-    id: int
-    name: str
-    community: str
-
-
 _BUILDINGS = (sa.select(Building.id, Building.name, Building.community_id)
               .where(Building.community_id.in_(sa.bindparam("communities", expanding=True)))
               .order_by(Building.community_id, Building.name))
 
 
-def filter_choices(user: StaffUser) -> dict[str, list]:
-    """Communities and buildings the user works in (for the queue filters); the buildings as
-    rows of id, name and community (its name)."""
+def filter_choices(user: StaffUser) -> dict[str, list[tuple[int, str]]]:
+    """The communities and buildings the user works in, for the lists' filters: (id, name)
+    pairs, a building's name led by its community's when there are several."""
     if user.communities:
-        communities = list(user.communities)
+        communities = sorted(user.communities, key=lambda c: c.name)
     else:
         communities = list(db.session.scalars(sa.select(Community).order_by(Community.name)))
     names = {c.id: c.name for c in communities}
-    buildings = [BuildingChoice(building_id, name, names[community_id])
+    several = len(names) > 1
+    buildings = [(building_id, f"{names[community_id]} {name}" if several else name)
                  for building_id, name, community_id
                  in db.session.execute(_BUILDINGS, {"communities": list(names)})]
-    return {"communities": communities, "buildings": buildings}
+    return {"communities": list(names.items()), "buildings": buildings}
 
 
 # -- the statement --------------------------------------------------------------------------------

@@ -51,7 +51,6 @@ def queue():
                               _paging("t", SIDE_LIST), _paging("c", SIDE_LIST))
     if not filters.active:
         g.nav_counts = page.counts  # the navigation shows the same numbers: not counted twice
-    queries.with_places(page.mine, page.team, page.cases)
     sections = {key: [r for r in page.mine.rows if r.section == key] for key in queries.SECTIONS}
     return render_template("queue.html", sections=sections, counts=page.counts.sections,
                            mine=page.mine, team=page.team, filters=filters, cases=page.cases,

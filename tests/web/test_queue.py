@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from casework import services
+from casework import queries, services
 from casework.extensions import db
+from casework.models import ChargeLine, Unit
 from tests.conftest import NOW
 from tests.factories import counting_statements, fresh_case
 
@@ -39,9 +40,9 @@ def test_the_queue_page_runs_the_same_number_of_statements_for_5_and_for_50_case
     _cases_with_tasks(estate, more)
     few, many = len(seen), len(_statements_for_queue(client))
     assert few == many, f"{few} statements for 5 cases, {many} for 50: an N+1 crept in"
-    # the user with their communities, every list and count, places, the filter's communities
-    # (all of them: this collector has none of their own) and buildings: one each
-    assert few <= 5, f"{few} statements: {seen}"
+    # the user with their communities, every list and count with the rows' places, the
+    # filter's communities (all of them: this collector has none of their own) and buildings
+    assert few <= 4, f"{few} statements: {seen}"
 
 
 def _small_and_large(estate):
@@ -88,6 +89,42 @@ def test_the_queue_filters_by_state_building_and_reason(web, client, login, esta
     building = estate.unit.building_id
     by_building = client.get(f"/queue?building={building}").get_data(as_text=True)
     assert f"任务{estate.case.number}" in by_building and f"任务{other.number}" not in by_building
+
+
+def _row_of(body: str, case_id: int) -> str:
+    start = body.index(f'data-case="{case_id}"')
+    return body[start:body.index("</tr>", start)]
+
+
+def test_each_row_shows_its_own_units_and_the_filters_keep_their_choice_escaped(
+        web, client, login, estate):
+    other, _ = fresh_case(estate, NOW)
+    for case in (estate.case, other):
+        services.add_task(case, "call", f"任务{case.number}", NOW,
+                          assignee_id=estate.collector.id)
+    other_building = db.session.get(Unit, db.session.get(ChargeLine, _[0]).unit_id).building
+    other_building.name = "A&B<栋>"
+    db.session.commit()
+    login(estate.collector)
+    body = client.get("/queue").get_data(as_text=True)
+    mine, theirs = _row_of(body, estate.case.id), _row_of(body, other.id)
+    assert "1栋-101" in mine and "A&amp;B&lt;栋&gt;" not in mine
+    assert "A&amp;B&lt;栋&gt;-" in theirs and "1栋-101" not in theirs
+    chosen = client.get(f"/queue?building={other_building.id}&sort=due&state=first_reminder")
+    form = chosen.get_data(as_text=True).split('class="filters')[1].split("</form>")[0]
+    assert f'<option value="{other_building.id}" selected>A&amp;B&lt;栋&gt;</option>' in form
+    assert f'<option value="{estate.unit.building_id}">1栋</option>' in form
+    assert '<option value="due" selected>' in form and '<option value="priority">' in form
+    assert '<option value="first_reminder" selected>' in form
+    assert '<option value="25" selected>' in form  # the page size: the default
+    assert form.count(" selected") == 4
+
+
+def test_places_read_back_by_building_and_unit_once_each():
+    sep, glue = queries._UNIT_SEP, queries._PLACE_SEP
+    text = glue.join(f"{b}{sep}{n}" for b, n in (("2栋", "101"), ("1栋", "201"), ("2栋", "101")))
+    assert queries.read_places(text) == ["1栋-201", "2栋-101"]
+    assert queries.read_places(None) == [] and queries.read_places("") == []
 
 
 def test_a_team_task_can_be_claimed_once(web, client, login, estate):
