@@ -414,7 +414,8 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
             return sa.select(
                 sa.literal(part).label("part"),
                 sa.func.row_number().over(order_by=order(ranked.c)).label("pos"),
-                *(column.label(name) for column, name in zip(task_columns, _TASK_COLUMNS, strict=True)),
+                *(column.label(name)
+                  for column, name in zip(task_columns, _TASK_COLUMNS, strict=True)),
                 *(ranked.c[name] for name in _CASE_COLUMNS))
 
         def tasks(part: int, name: str, is_mine: int) -> sa.Select:

@@ -430,16 +430,19 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
         "(queries.queue_page): the user's open visible tasks are read once (a CTE) and counted "
         "per section and task priority; by priority, only the tasks of the (section, priority) "
         "groups that start before a page's end have their balances looked up; only the pages' "
-        "rows are joined to case, debtor and community, as plain rows. It is built once per "
-        "shape (roles, case scope, filters, sort orders) and run with named parameters; then "
-        "one statement each for the signed-in user, the rows' units and the filter's "
-        "buildings. A request that only read ends its transaction with COMMIT "
+        "rows are joined to case, debtor, community and their units (queries.places_of: one "
+        "string a row), as plain rows. It is built once per shape (roles, case scope, "
+        "filters, sort orders) and run with named parameters; then one statement each for the "
+        "signed-in user and the filter's buildings. A request that only read ends its "
+        "transaction with COMMIT "
         "(casework.readonly): psycopg drops the statements it has prepared on every ROLLBACK, "
         "so until then PostgreSQL parsed and planned each statement of every page again. The "
         "template translates each string with one dictionary lookup (fmt.template_gettext), "
         "reads the language once a request, and the rows' buttons share one form; a row's "
         "stage tag is a filter kept per stage and language and its links are url_for's URL "
-        "built once and filled in (fmt.state_tag, fmt.url_for_id: a fifth less time for a row).",
+        "built once and filled in (fmt.state_tag, fmt.url_for_id: a fifth less time for a row); "
+        "a select's options are one filter call (fmt.options), not a template loop over a "
+        "hundred buildings.",
         "",
         "Progress on the machine of the morning of 2026-11-24 (2 cores; runs vary by about "
         "20%): the first version of this page had a p95 of 516-781 ms there, with 33 ms of "
@@ -447,7 +450,14 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
         "241-348 ms (11-13 ms and 8-10 ms); committing read-only requests and the template's "
         "cheaper translations to 169 ms (8.4 ms and 5.3 ms, speed probe 89-92 ms). A later "
         "machine the same day (speed probe 115-196 ms) gave 369-410 ms with the same code "
-        "(18.1 ms and 10.4 ms) and, with the cheaper rows, the figures above: compare runs by "
-        "their speed probe and CPU a page, not by their latency alone.",
+        "(18.1 ms and 10.4 ms) and, with the cheaper rows, 351 ms (16.4 ms and 10.5 ms): "
+        "compare runs by their speed probe and CPU a page, not by their latency alone. On "
+        "2026-11-24's third machine (speed probe 81-91 ms) the code before the units moved "
+        "into the page's statement ran at 166-186 ms (14.2-14.6 ms of CPU a page); with them "
+        "there and the options filter, three runs in a row gave 156, 169 and 163 ms (12.3, "
+        "13.7 and 14.0 ms): close to the target, not at it. Rendering is now most of the "
+        "app's work (about two thirds of its instructions under valgrind, a row about 30 us "
+        "in Jinja against 17 us for the same HTML from a Python f-string); the page's "
+        "statement costs about 4.5 ms of PostgreSQL.",
     ])
     assert len(latencies) == REQUESTS and len(floor) == REQUESTS
