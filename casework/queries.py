@@ -6,13 +6,17 @@ cases (the queue page's statement count is tested).
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
 
 from workflows.dunning import FINAL_STATES
 
@@ -516,21 +520,55 @@ def nav_counts(user: StaffUser, now: datetime,
 _BUILDINGS = (sa.select(Building.id, Building.name, Building.community_id)
               .where(Building.community_id.in_(sa.bindparam("communities", expanding=True)))
               .order_by(Building.community_id, Building.name))
+_COMMUNITIES = sa.select(Community.id, Community.name).order_by(Community.name)
+CHOICES_SECONDS = 60  # how long a process keeps the filters' communities and buildings
+_CHOICES = "casework.filter_choices"  # their cache, in the app's extensions
 
 
 def filter_choices(user: StaffUser) -> dict[str, list[tuple[int, str]]]:
     """The communities and buildings the user works in, for the lists' filters: (id, name)
-    pairs, a building's name led by its community's when there are several."""
-    if user.communities:
-        communities = sorted(user.communities, key=lambda c: c.name)
-    else:
-        communities = list(db.session.scalars(sa.select(Community).order_by(Community.name)))
-    names = {c.id: c.name for c in communities}
+    pairs, a building's name led by its community's when there are several.
+
+    Every list page shows them and they change seldom, so each process keeps them for
+    CHOICES_SECONDS per set of communities; a write to a community or building through this
+    process's session drops them at once (_forget_choices), another process's shows after
+    at most that long. Treat the lists as read-only: pages share them."""
+    key = tuple(sorted(c.id for c in user.communities))
+    cache = current_app.extensions.setdefault(_CHOICES, {})
+    kept = cache.get(key)
+    if kept is not None and monotonic() - kept[0] < CHOICES_SECONDS:
+        return kept[1]
+    if key:
+        names = {c.id: c.name for c in sorted(user.communities, key=lambda c: c.name)}
+    else:  # no restriction recorded: all of them
+        names = dict(db.session.execute(_COMMUNITIES).all())
     several = len(names) > 1
     buildings = [(building_id, f"{names[community_id]} {name}" if several else name)
                  for building_id, name, community_id
                  in db.session.execute(_BUILDINGS, {"communities": list(names)})]
-    return {"communities": list(names.items()), "buildings": buildings}
+    choices = {"communities": list(names.items()), "buildings": buildings}
+    cache[key] = (monotonic(), choices)
+    return choices
+
+
+def _forget_choices() -> None:
+    if has_app_context():
+        current_app.extensions.pop(_CHOICES, None)
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context) -> None:
+    """A community or building added, changed or removed: the filters read them anew."""
+    written = itertools.chain(session.new, session.dirty, session.deleted)
+    if any(isinstance(obj, Community | Building) for obj in written):
+        _forget_choices()
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _bulk_written(state) -> None:
+    """The same for INSERT, UPDATE and DELETE statements on them (the ledger import's)."""
+    if not state.is_select and state.bind_mapper in (Community.__mapper__, Building.__mapper__):
+        _forget_choices()
 
 
 # -- the statement --------------------------------------------------------------------------------
