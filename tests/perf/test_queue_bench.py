@@ -8,7 +8,8 @@ before_cursor_execute listener, replayed with the same 20-way concurrency over p
 Target: p95 at most 150 ms.
 
 Sizes: BENCH_QUEUE_CASES (100,000), BENCH_QUEUE_MINE (2,000 of them the collector's),
-BENCH_QUEUE_REQUESTS (1,000), BENCH_QUEUE_WORKERS (gunicorn workers, 4 as in compose).
+BENCH_QUEUE_REQUESTS (1,000), BENCH_QUEUE_WORKERS (gunicorn workers, 4 as in compose; the
+rest of the command is compose's web command).
 """
 
 from __future__ import annotations
@@ -141,6 +142,18 @@ def _fill(n: int, mine: int) -> dict[str, int]:
         except sa.exc.DBAPIError:
             pass
     return counts
+
+
+def compose_web_command(workers: int, bind: str) -> list[str]:
+    """The web service's gunicorn command in docker/compose.yaml, with this run's number of
+    workers and address: the benchmark serves the app as the compose file does."""
+    text = (ROOT / "docker" / "compose.yaml").read_text(encoding="utf-8")
+    found = re.search(r'^\s*command: (\["gunicorn".*?\])\s*$', text, re.MULTILINE | re.DOTALL)
+    assert found, "docker/compose.yaml: no gunicorn command"
+    command = json.loads(found.group(1))
+    for flag, value in (("-w", str(workers)), ("-b", bind)):
+        command[command.index(flag) + 1] = value
+    return command
 
 
 def free_port() -> int:
@@ -335,8 +348,8 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
            "SECRET_KEY": "bench-secret", "PYTHONPATH": str(ROOT)}
     env.pop("REDIS_URL", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env,
+        [sys.executable, "-m", *compose_web_command(WORKERS, f"127.0.0.1:{port}"),
+         "--log-level", "warning"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
@@ -432,8 +445,9 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
         "groups that start before a page's end have their balances looked up; only the pages' "
         "rows are joined to case, debtor, community and their units (queries.places_of: one "
         "string a row), as plain rows. It is built once per shape (roles, case scope, "
-        "filters, sort orders) and run with named parameters; then one statement each for the "
-        "signed-in user and the filter's buildings. A request that only read ends its "
+        "filters, sort orders) and run with named parameters; the only other statement loads "
+        "the signed-in user (the filters' communities and buildings are kept a minute per "
+        "process: queries.filter_choices). A request that only read ends its "
         "transaction with COMMIT "
         "(casework.readonly): psycopg drops the statements it has prepared on every ROLLBACK, "
         "so until then PostgreSQL parsed and planned each statement of every page again. The "
@@ -458,6 +472,18 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
         "13.7 and 14.0 ms): close to the target, not at it. Rendering is now most of the "
         "app's work (about two thirds of its instructions under valgrind, a row about 30 us "
         "in Jinja against 17 us for the same HTML from a Python f-string); the page's "
-        "statement costs about 4.5 ms of PostgreSQL.",
+        "statement costs about 4.5 ms of PostgreSQL. On 2026-11-24's fourth machine (speed "
+        "probe 84-93 ms), with the filters' lists kept a minute (one statement fewer a page, "
+        "4% fewer app instructions under valgrind), eight runs before the one above gave a p95 "
+        "of 148, 159, 160, "
+        "168, 169, 171, 176 and 177 ms with 12.4-14.4 ms of CPU a page; the same code's CPU "
+        "swings by 15% from run to run, PostgreSQL's alone from 4.9 to 6.2 ms. Where a page's "
+        "CPU goes now (in process, one client): the app about 7 ms, of which about 2 ms are "
+        "its 35 rows (43 us each to render, 14 us to read) and 1.2 ms an empty signed-in "
+        "request; the page's statement 4.3-4.5 ms, of which reading, scoping and grouping the "
+        "collector's 2,140 open tasks is 1.6-1.9 ms. What would close the gap is not more of "
+        "the same: counts kept in a table by triggers on task and dunning_case (per case "
+        "assignee, task assignee or role, local due day and priority) would spare that scan; "
+        "rows rendered by Python rather than Jinja would halve the rows' rendering.",
     ])
     assert len(latencies) == REQUESTS and len(floor) == REQUESTS

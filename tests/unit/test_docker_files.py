@@ -83,7 +83,8 @@ def test_each_service_runs_what_it_should():
     assert "image: postgres:16" in blocks["postgres"]
     assert "healthcheck:" in blocks["postgres"] and "pg_isready" in blocks["postgres"]
     assert "image: redis:7" in blocks["redis"]
-    assert 'command: ["gunicorn", "-w", "4", "-b", "0.0.0.0:8000", "wsgi:app"]' in blocks["web"]
+    assert re.search(r'command: \["gunicorn", "-w", "4", "-b", "0\.0\.0\.0:8000", '
+                     r'"--worker-tmp-dir", "/dev/shm",\s+"wsgi:app"\]', blocks["web"])
     assert 'command: ["flask", "worker"]' in blocks["worker"]
     assert re.search(r"deploy:\s*\n\s+replicas: 2\b", blocks["worker"])
     assert 'command: ["flask", "sweep", "--every", "60"]' in blocks["sweep"]
