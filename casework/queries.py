@@ -556,18 +556,32 @@ def _forget_choices() -> None:
         current_app.extensions.pop(_CHOICES, None)
 
 
+def _wrote_places(session: Session) -> None:
+    """A community or building written: the filters read them anew, now (this transaction's
+    pages see its own change) and when the transaction ends (what a page of it kept goes with
+    a rollback)."""
+    session.info[_CHOICES] = True
+    _forget_choices()
+
+
 @sa.event.listens_for(Session, "after_flush")
 def _flushed(session: Session, _context) -> None:
-    """A community or building added, changed or removed: the filters read them anew."""
     written = itertools.chain(session.new, session.dirty, session.deleted)
     if any(isinstance(obj, Community | Building) for obj in written):
-        _forget_choices()
+        _wrote_places(session)
 
 
 @sa.event.listens_for(Session, "do_orm_execute")
 def _bulk_written(state) -> None:
-    """The same for INSERT, UPDATE and DELETE statements on them (the ledger import's)."""
+    """INSERT, UPDATE and DELETE statements on them (the ledger import's)."""
     if not state.is_select and state.bind_mapper in (Community.__mapper__, Building.__mapper__):
+        _wrote_places(state.session)
+
+
+@sa.event.listens_for(Session, "after_commit")
+@sa.event.listens_for(Session, "after_rollback")
+def _ended(session: Session) -> None:
+    if session.info.pop(_CHOICES, False):
         _forget_choices()
 
 

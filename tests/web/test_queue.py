@@ -140,6 +140,11 @@ def test_the_filters_see_a_new_building_at_once_or_another_process_s_within_a_mi
                                               "name": "3栋"}])  # a bulk insert (the import's)
     db.session.commit()
     assert ">3栋<" in _buildings_offered(client)
+    db.session.add(Building(community_id=estate.community.id, name="5栋"))
+    db.session.flush()
+    assert "5栋" in dict(queries.filter_choices(estate.collector)["buildings"]).values()
+    db.session.rollback()  # what the transaction's page kept goes with it
+    assert "5栋" not in _buildings_offered(client)
     with db.engine.begin() as elsewhere:  # another process: no session of ours sees it
         elsewhere.execute(sa.insert(Building).values(community_id=estate.community.id,
                                                      name="4栋"))
