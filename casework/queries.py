@@ -43,7 +43,7 @@ from .models import (
 )
 from .models.types import Money
 from .policy import merged
-from .services.access import case_scope, scope_filter, visible_cases
+from .services.access import case_scope, community_ids, scope_filter, visible_cases
 from .services.clock import SHANGHAI, local_date
 
 ZERO = Decimal("0.00")
@@ -533,12 +533,13 @@ def filter_choices(user: StaffUser) -> dict[str, list[tuple[int, str]]]:
     CHOICES_SECONDS per set of communities; a write to a community or building through this
     process's session drops them at once (_forget_choices), another process's shows after
     at most that long. Treat the lists as read-only: pages share them."""
-    key = tuple(sorted(c.id for c in user.communities))
+    ids = community_ids(user)
+    key = tuple(sorted(ids or ()))
     cache = current_app.extensions.setdefault(_CHOICES, {})
     kept = cache.get(key)
     if kept is not None and monotonic() - kept[0] < CHOICES_SECONDS:
         return kept[1]
-    if key:
+    if ids:
         names = {c.id: c.name for c in sorted(user.communities, key=lambda c: c.name)}
     else:  # no restriction recorded: all of them
         names = dict(db.session.execute(_COMMUNITIES).all())

@@ -96,17 +96,11 @@ _TAGS: dict[tuple[str, str], Markup] = {}
 def state_tag(state: str) -> Markup:
     """A case's stage as a tag, its label in the request's language; made once a process for
     each stage and language (a filter, not a macro: a queue page shows some fifty)."""
-    key = (locale_name(), state)
-    tag = _TAGS.get(key)
-    if tag is None:
-        from .labels import translated
+    from .labels import translated
 
-        label = translated.STATES.get(state, state)
-        tag = Markup(f'<span class="tag state" data-state="{escape(state)}">'
-                     f'{escape(label)}</span>')
-        if len(_TAGS) < 1024:  # the stages are few; an odd value is not kept
-            _TAGS[key] = tag
-    return tag
+    return in_language(_TAGS, (locale_name(), state), lambda: Markup(
+        f'<span class="tag state" data-state="{escape(state)}">'
+        f'{escape(translated.STATES.get(state, state))}</span>'))
 
 
 _PLACEHOLDER = 9_876_543_210  # an id no URL holds otherwise: where a link's id goes
