@@ -525,14 +525,27 @@ CHOICES_SECONDS = 60  # how long a process keeps the filters' communities and bu
 _CHOICES = "casework.filter_choices"  # their cache, in the app's extensions
 
 
-def filter_choices(user: StaffUser) -> dict[str, list[tuple[int, str]]]:
+class Choices(tuple):
+    """(id, name) pairs that pages share (filter_choices keeps them): a tuple on which what a
+    page makes of it can be kept as well (`made`: web.fmt.options keeps the <option>
+    elements there)."""
+
+    made: dict[str, Any]
+
+    def __new__(cls, pairs) -> Choices:
+        self = super().__new__(cls, pairs)
+        self.made = {}
+        return self
+
+
+def filter_choices(user: StaffUser) -> dict[str, Choices]:
     """The communities and buildings the user works in, for the lists' filters: (id, name)
     pairs, a building's name led by its community's when there are several.
 
     Every list page shows them and they change seldom, so each process keeps them for
     CHOICES_SECONDS per set of communities; a write to a community or building through this
     process's session drops them at once (_forget_choices), another process's shows after
-    at most that long. Treat the lists as read-only: pages share them."""
+    at most that long."""
     ids = community_ids(user)
     key = tuple(sorted(ids or ()))
     cache = current_app.extensions.setdefault(_CHOICES, {})
@@ -547,7 +560,7 @@ def filter_choices(user: StaffUser) -> dict[str, list[tuple[int, str]]]:
     buildings = [(building_id, f"{names[community_id]} {name}" if several else name)
                  for building_id, name, community_id
                  in db.session.execute(_BUILDINGS, {"communities": list(names)})]
-    choices = {"communities": list(names.items()), "buildings": buildings}
+    choices = {"communities": Choices(names.items()), "buildings": Choices(buildings)}
     cache[key] = (monotonic(), choices)
     return choices
 

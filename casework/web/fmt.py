@@ -10,7 +10,9 @@ from flask import Flask, g, request, url_for
 from flask_babel import force_locale, format_date, get_locale, get_translations
 from markupsafe import Markup, escape
 
+from ..queries import Choices
 from ..services.clock import SHANGHAI
+from .labels import translated
 
 
 def locale_name() -> str:
@@ -60,26 +62,28 @@ def money(value) -> str:
     return f"{sign}¥{abs(amount):,.2f}"
 
 
-def day(value) -> str:
+def day(value, zh: bool | None = None) -> str:
+    """A calendar day (a datetime: its day in Asia/Shanghai) in the request's language, or in
+    Chinese if `zh` says so (a caller showing many looks the language up once)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
     if isinstance(value, datetime):
         value = value.astimezone(SHANGHAI).date()
-    if is_zh():
+    if is_zh() if zh is None else zh:
         return f"{value.year}年{value.month}月{value.day}日"
     return format_date(value, "medium")
 
 
-def moment(value) -> str:
-    """An aware UTC time, shown in Asia/Shanghai."""
+def moment(value, zh: bool | None = None) -> str:
+    """An aware UTC time, shown in Asia/Shanghai (`zh`: as day's)."""
     if value is None:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     local = value.astimezone(SHANGHAI)
-    return f"{day(local.date())} {local:%H:%M}"
+    return f"{day(local.date(), zh)} {local:%H:%M}"
 
 
 def iso_day(value) -> str:
@@ -93,12 +97,11 @@ def iso_day(value) -> str:
 _TAGS: dict[tuple[str, str], Markup] = {}
 
 
-def state_tag(state: str) -> Markup:
-    """A case's stage as a tag, its label in the request's language; made once a process for
-    each stage and language (a filter, not a macro: a queue page shows some fifty)."""
-    from .labels import translated
-
-    return in_language(_TAGS, (locale_name(), state), lambda: Markup(
+def state_tag(state: str, language: str | None = None) -> Markup:
+    """A case's stage as a tag, its label in the request's language (or `language`); made once
+    a process for each stage and language (a filter, not a macro: a queue page shows some
+    fifty)."""
+    return in_language(_TAGS, (language or locale_name(), state), lambda: Markup(
         f'<span class="tag state" data-state="{escape(state)}">'
         f'{escape(translated.STATES.get(state, state))}</span>'))
 
@@ -109,28 +112,47 @@ _LINKS: dict[tuple[str, str, str], tuple[str, str]] = {}
 
 def url_for_id(endpoint: str, **value: int) -> str:
     """url_for(endpoint, name=id) for a route with one integer argument, such as a row's link
-    to its case: the same URL, built by url_for once a process (and application root) and
-    then filled in, for lists that link every row (url_for was a row's dearest call)."""
+    to its case: the same URL, made by id_link."""
     (name, number), = value.items()
+    return id_link(endpoint, name)(number)
+
+
+def id_link(endpoint: str, name: str):
+    """A maker of url_for(endpoint, name=id) for any id: url_for is called once a process (and
+    application root) and its URL then filled in, for lists that link every row (url_for was
+    a row's dearest call)."""
     key = (endpoint, name, request.script_root)
     parts = _LINKS.get(key)
     if parts is None:
         built = url_for(endpoint, **{name: _PLACEHOLDER})
         prefix, found, suffix = built.partition(str(_PLACEHOLDER))
         if not found:  # a route that does not write the id as it is
-            return url_for(endpoint, **value)
+            return lambda number: url_for(endpoint, **{name: number})
         parts = _LINKS[key] = (prefix, suffix)
-    return f"{parts[0]}{int(number)}{parts[1]}"
+    prefix, suffix = parts
+    return lambda number: f"{prefix}{int(number)}{suffix}"
 
 
 def options(pairs, selected=None) -> Markup:
     """A select's <option> elements for (value, label) pairs, the one equal to `selected` (as
     text: a number from the URL or a row) marked: one call for a list of a hundred buildings
-    instead of a template loop over them."""
+    instead of a template loop over them. The lists a process keeps (queries.Choices) keep
+    their elements too, made once unmarked and marked."""
     chosen = "" if selected is None else str(selected)
-    return Markup("".join(
-        f'<option value="{escape(value)}"{" selected" if str(value) == chosen else ""}>'
-        f'{escape(label)}</option>' for value, label in pairs))
+    if not isinstance(pairs, Choices):
+        return Markup("".join(_option(value, label, str(value) == chosen)
+                              for value, label in pairs))
+    made = pairs.made.get("options")
+    if made is None:
+        made = pairs.made["options"] = tuple(
+            (str(value), _option(value, label, False), _option(value, label, True))
+            for value, label in pairs)
+    return Markup("".join(on if value == chosen else off for value, off, on in made))
+
+
+def _option(value, label, selected: bool) -> str:
+    return (f'<option value="{escape(value)}"{" selected" if selected else ""}>'
+            f"{escape(label)}</option>")
 
 
 def percent(value) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import sqlalchemy as sa
-
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_babel import refresh as babel_refresh
@@ -16,7 +15,7 @@ from wtforms.validators import ValidationError
 
 from ..extensions import db
 from ..models import StaffUser
-from . import bp, fmt, labels
+from . import bp, fmt, labels, rows
 from .access import PUBLIC_ENDPOINTS, allowed_roles
 
 LANGUAGES = ("zh", "en")
@@ -77,7 +76,8 @@ def init_web(app: Flask) -> None:
     login_manager.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     fmt.register(app)
-    app.jinja_env.globals.update(labels=labels.translated, csrf_token=generate_csrf)
+    app.jinja_env.globals.update(labels=labels.translated, csrf_token=generate_csrf,
+                                 queue_rows=rows.queue_rows)
     app.after_request(_security_headers)
 
 
