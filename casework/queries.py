@@ -270,6 +270,7 @@ class _Queue:
         self.params = {"uid": user.id, "day_start": start, "day_end": end,
                        "today": self.today,
                        "risk_until": self.today + timedelta(days=AT_RISK_DAYS),
+                       **{f"role_{i}": role for i, role in enumerate(self.roles)},
                        **scope_values, **self.filters.params()}
 
     def shape(self, *more) -> tuple:
@@ -282,7 +283,9 @@ class _Queue:
         lists show."""
         p = self.params
         mine = Task.assignee_id == sa.bindparam("uid", p["uid"])
-        team = sa.and_(Task.assignee_id.is_(None), Task.candidate_role.in_(self.roles))
+        team = sa.and_(Task.assignee_id.is_(None), sa.or_(sa.false(), *(  # no IN (...): see run
+            Task.candidate_role == sa.bindparam(f"role_{i}", role)
+            for i, role in enumerate(self.roles))))
         moment = Task.due_at.type  # UTC, as the column stores it
         section = sa.case(
             (Task.due_at < sa.bindparam("day_start", p["day_start"], type_=moment), 0),
@@ -296,7 +299,9 @@ class _Queue:
 
     def run(self, key: tuple, build, **params):
         """Runs the statement of this shape and `key` (built by build() the first time) with
-        this request's values."""
+        this request's values. (Its lists of values are written out - one parameter a role, the
+        final states as constants - rather than as IN (...) of a list parameter, which
+        SQLAlchemy writes into the statement's text anew on every execution.)"""
         statement = _STATEMENTS.get(self.shape(*key))
         if statement is None:
             if len(_STATEMENTS) >= 512:  # a bound on what odd combinations could pile up
@@ -306,6 +311,7 @@ class _Queue:
 
 
 _STATEMENTS: dict[tuple, sa.Select] = {}
+_FINAL = [sa.literal_column(f"'{state}'") for state in FINAL_STATES]  # ids: nothing to quote
 
 
 @dataclass
@@ -378,6 +384,8 @@ class QueuePage:
 _MINE_COUNT, _TEAM_COUNT, _CASE_COUNT, _MINE, _TEAM, _CASES = range(6)
 _TASK_COLUMNS = ("task_id", "kind", "title", "due_at", "section")
 _CASE_COLUMNS = ("case_id", "outstanding", "oldest_due", "at_risk")
+_LINE_COLUMNS = ("part", "pos", *_TASK_COLUMNS, *_CASE_COLUMNS,
+                 "number", "state", "debtor", "community", "places")
 
 
 def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
@@ -453,7 +461,7 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
         others = queue.filters.apply(
             sa.select(DunningCase.id.label("case_id"), DunningCase.priority).where(
                 DunningCase.assignee_id == sa.bindparam("uid", queue.params["uid"]),
-                DunningCase.state.not_in(FINAL_STATES),
+                DunningCase.state.not_in(_FINAL),
                 scope_filter(queue.scope, queue.params),
                 DunningCase.id.not_in(tasked))).cte("other_case")
         case_keys = (sa.select(others.c.case_id.label("id"), others.c.case_id,
@@ -476,30 +484,38 @@ def queue_page(user: StaffUser, now: datetime, filters: QueueFilters | None,
                  task=False),
             section_counts, case_count,
         ).subquery("q")
-        return (sa.select(lines, DunningCase.number, DunningCase.state,
-                          Debtor.name.label("debtor"), Community.name.label("community"),
-                          places_of(lines.c.case_id).label("places"))
-                .select_from(lines)
-                .outerjoin(DunningCase, DunningCase.id == lines.c.case_id)
-                .outerjoin(Debtor, Debtor.id == DunningCase.debtor_id)
-                .outerjoin(Community, Community.id == DunningCase.community_id)
-                .order_by(lines.c.part, lines.c.pos))
+        statement = (sa.select(lines, DunningCase.number, DunningCase.state,
+                               Debtor.name.label("debtor"), Community.name.label("community"),
+                               places_of(lines.c.case_id).label("places"))
+                     .select_from(lines)
+                     .outerjoin(DunningCase, DunningCase.id == lines.c.case_id)
+                     .outerjoin(Debtor, Debtor.id == DunningCase.debtor_id)
+                     .outerjoin(Community, Community.id == DunningCase.community_id)
+                     .order_by(lines.c.part, lines.c.pos))
+        names = tuple(column.name for column in statement.selected_columns)
+        if names != _LINE_COLUMNS:  # the lines below are read by position
+            raise RuntimeError(f"queue_page: columns {names}, expected {_LINE_COLUMNS}")
+        return statement
 
     found: dict[int, list] = {part: [] for part in range(6)}
-    for row in queue.run(("page", mine.sort, team.sort), build, **paged):
-        found[row.part].append(row)
-    counts = _counted([(row.part == _MINE_COUNT, row.section, row.pos)
-                       for row in found[_MINE_COUNT] + found[_TEAM_COUNT]])
-    case_total = found[_CASE_COUNT][0].pos if found[_CASE_COUNT] else 0
+    for line in queue.run(("page", mine.sort, team.sort), build, **paged):
+        found[line[0]].append(line)  # by part
+    # A line's columns (_LINE_COLUMNS) are read by position: a Row's attributes cost several
+    # times more. A count's number is in `pos`.
+    counts = _counted([(line[0] == _MINE_COUNT, line[6], line[1])
+                       for line in found[_MINE_COUNT] + found[_TEAM_COUNT]])
+    case_total = found[_CASE_COUNT][0][1] if found[_CASE_COUNT] else 0
 
     def page(part: int, total: int, paging: Paging) -> Page:
         return Page([QueueRow(
-            row.case_id, row.number, row.state, row.debtor, row.community,
-            CaseMoney(outstanding=row.outstanding or ZERO, oldest_due=row.oldest_due,
-                      at_risk=row.at_risk or ZERO), read_places(row.places), task_id=row.task_id,
-            kind=row.kind or "", title=row.title or "", due_at=row.due_at,
-            section=SECTIONS[row.section] if row.section is not None else "")
-            for row in found[part]], total, paging)
+            case_id, number, state, debtor, community,
+            CaseMoney(outstanding=outstanding or ZERO, oldest_due=oldest_due,
+                      at_risk=at_risk or ZERO), read_places(places), task_id=task_id,
+            kind=kind or "", title=title or "", due_at=due_at,
+            section=SECTIONS[section] if section is not None else "")
+            for (_, _, task_id, kind, title, due_at, section, case_id, outstanding, oldest_due,
+                 at_risk, number, state, debtor, community, places) in found[part]],
+            total, paging)
 
     return QueuePage(counts, page(_MINE, counts.mine, mine), page(_TEAM, counts.team, team),
                      page(_CASES, case_total, cases))

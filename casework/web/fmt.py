@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from babel.support import Translations
 from flask import Flask, g, request, url_for
@@ -133,6 +134,18 @@ def id_link(endpoint: str, name: str):
     return lambda number: f"{prefix}{int(number)}{suffix}"
 
 
+def page_url(param: str, number: int) -> str:
+    """This page's URL with one list's page number (`param`) set to `number`, the other
+    arguments kept, encoded as url_for does: the pagers' links (url_for with arguments was
+    most of a pager's work)."""
+    args = request.args.to_dict()
+    args[param] = number
+    return f"{request.script_root}{request.path}?{urlencode(args, safe=_URL_SAFE)}"
+
+
+_URL_SAFE = "!$'()*,/:;?@"  # as werkzeug's url_for (the WHATWG's percent-encode set)
+
+
 def options(pairs, selected=None) -> Markup:
     """A select's <option> elements for (value, label) pairs, the one equal to `selected` (as
     text: a number from the URL or a row) marked: one call for a list of a hundred buildings
@@ -174,4 +187,4 @@ def register(app: Flask) -> None:
                                  percent=percent, pretty_json=pretty_json, state_tag=state_tag,
                                  options=options)
     app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext,  # after Babel
-                                 url_for_id=url_for_id)
+                                 url_for_id=url_for_id, page_url=page_url)
