@@ -79,19 +79,3 @@ def test_rows_speak_the_page_s_language(made):
     chinese = str(made("zh").tasks([_row(title="电话跟进")], claim=False))
     assert "2026年3月28日" in chinese and "Done<" not in chinese
 
-
-def test_kept_choices_keep_their_options_made_once_and_mark_the_chosen_one(web):
-    from casework.queries import Choices
-    from casework.web.fmt import options
-
-    choices = Choices([(1, "1栋"), (2, HOSTILE)])
-    with web.test_request_context("/queue"):
-        first = str(options(choices, 2))
-        assert '<option value="2" selected>&lt;script&gt;' in first
-        assert '<option value="1">1栋</option>' in first
-        assert choices.made  # kept for the next page
-        again = str(options(choices, "1"))  # a number from the URL, as text
-        assert '<option value="1" selected>' in again and '<option value="2">' in again
-        assert " selected" not in str(options(choices))
-        # A plain list, made anew each time, says the same.
-        assert str(options(list(choices), 2)) == first
