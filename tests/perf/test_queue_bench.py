@@ -452,11 +452,15 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
         "(casework.readonly): psycopg drops the statements it has prepared on every ROLLBACK, "
         "so until then PostgreSQL parsed and planned each statement of every page again. The "
         "template translates each string with one dictionary lookup (fmt.template_gettext), "
-        "reads the language once a request, and the rows' buttons share one form; a row's "
-        "stage tag is a filter kept per stage and language and its links are url_for's URL "
-        "built once and filled in (fmt.state_tag, fmt.url_for_id: a fifth less time for a row); "
-        "a select's options are one filter call (fmt.options), not a template loop over a "
-        "hundred buildings.",
+        "reads the language once a request, and the rows' buttons share one form. The rows "
+        "themselves are made by Python f-strings (web/rows.py: 11 us a row against 34 us in "
+        "Jinja), every value from the database escaped, their stage tags kept per stage and "
+        "language and their links url_for's URL built once and filled in (fmt.state_tag, "
+        "fmt.id_link); the statement's lines are read by position, not by a Row's attributes; "
+        "the kept filter lists keep their <option> elements too (queries.Choices, "
+        "fmt.options); a pager's links are this page's URL with another page number "
+        "(fmt.page_url), not url_for with arguments, and my queue's pager is made once for "
+        "above and below the list.",
         "",
         "Progress on the machine of the morning of 2026-11-24 (2 cores; runs vary by about "
         "20%): the first version of this page had a p95 of 516-781 ms there, with 33 ms of "
@@ -481,9 +485,21 @@ def test_queue_page_of_a_collector_with_2000_cases_among_100000(tmp_path):
         "CPU goes now (in process, one client): the app about 7 ms, of which about 2 ms are "
         "its 35 rows (43 us each to render, 14 us to read) and 1.2 ms an empty signed-in "
         "request; the page's statement 4.3-4.5 ms, of which reading, scoping and grouping the "
-        "collector's 2,140 open tasks is 1.6-1.9 ms. What would close the gap is not more of "
-        "the same: counts kept in a table by triggers on task and dunning_case (per case "
-        "assignee, task assignee or role, local due day and priority) would spare that scan; "
-        "rows rendered by Python rather than Jinja would halve the rows' rendering.",
+        "collector's 2,140 open tasks is 1.6-1.9 ms. On 2026-11-24's fifth machine (speed "
+        "probe 85-93 ms, swinging to 190-290 ms for minutes at a time) the rows made in Python, "
+        "the kept options, the lines read by position and the cheaper pagers took the app from "
+        "33.6 M to 18.3 M instructions a request (valgrind, PYTHONHASHSEED=0); the runs "
+        "around the one above gave p95s of 146-173 ms (three right after it: 153, 173 and 155 "
+        "ms) with 11.2-13.0 ms of CPU a page (gunicorn 5.5-6.6 ms, PostgreSQL 4.8-6.3 ms): "
+        "the target is met in some runs, not reliably. The app now costs about what the "
+        "page's statement costs PostgreSQL (4.3 ms alone, 5-6 ms a page under load). Tried "
+        "there and dropped, for no gain beyond run-to-run noise: a covering index on "
+        "dunning_case (assignee_id), index-only scans of the open tasks (their kind and title "
+        "joined only for the page's rows), the collector's cases read once into a CTE for "
+        "both the tasks' scope and my other cases (0.5 ms slower), keeping url_for's results "
+        "(under 1% of the app's instructions). What would close the gap is the statement: "
+        "counts kept in a table by triggers on task and dunning_case (per case assignee, task "
+        "assignee or role, local due day and priority) would spare reading and grouping the "
+        "2,140 open tasks on every page.",
     ])
     assert len(latencies) == REQUESTS and len(floor) == REQUESTS
