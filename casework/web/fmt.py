@@ -111,13 +111,6 @@ _PLACEHOLDER = 9_876_543_210  # an id no URL holds otherwise: where a link's id 
 _LINKS: dict[tuple[str, str, str], tuple[str, str]] = {}
 
 
-def url_for_id(endpoint: str, **value: int) -> str:
-    """url_for(endpoint, name=id) for a route with one integer argument, such as a row's link
-    to its case: the same URL, made by id_link."""
-    (name, number), = value.items()
-    return id_link(endpoint, name)(number)
-
-
 def id_link(endpoint: str, name: str):
     """A maker of url_for(endpoint, name=id) for any id: url_for is called once a process (and
     application root) and its URL then filled in, for lists that link every row (url_for was
@@ -187,4 +180,4 @@ def register(app: Flask) -> None:
                                  percent=percent, pretty_json=pretty_json, state_tag=state_tag,
                                  options=options)
     app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext,  # after Babel
-                                 url_for_id=url_for_id, page_url=page_url)
+                                 page_url=page_url)

@@ -18,8 +18,9 @@ from .labels import translated
 
 
 class QueueRows:
-    """Makes the rows of one page, with what every row shares looked up once: the language,
-    the task names and the buttons' words, the links' stems."""
+    """Makes the rows of one page (the templates' `queue_rows()`: one a page), with what every
+    row shares looked up once: the language, the task names and the buttons' words, the
+    links' stems."""
 
     def __init__(self) -> None:
         _ = fmt.template_gettext  # the templates' _(): one catalogue lookup
@@ -83,7 +84,3 @@ class QueueRows:
         return Markup("".join(
             f'<tr data-case="{int(row.case_id)}">{self.case_cells(row)}</tr>\n' for row in rows))
 
-
-def queue_rows() -> QueueRows:
-    """The templates' `queue_rows()`: a maker for the rows of this request's page."""
-    return QueueRows()

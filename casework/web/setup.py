@@ -77,7 +77,7 @@ def init_web(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     fmt.register(app)
     app.jinja_env.globals.update(labels=labels.translated, csrf_token=generate_csrf,
-                                 queue_rows=rows.queue_rows)
+                                 queue_rows=rows.QueueRows)
     app.after_request(_security_headers)
 
 
