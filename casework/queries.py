@@ -270,7 +270,6 @@ class _Queue:
         self.params = {"uid": user.id, "day_start": start, "day_end": end,
                        "today": self.today,
                        "risk_until": self.today + timedelta(days=AT_RISK_DAYS),
-                       **{f"role_{i}": role for i, role in enumerate(self.roles)},
                        **scope_values, **self.filters.params()}
 
     def shape(self, *more) -> tuple:
@@ -283,7 +282,9 @@ class _Queue:
         lists show."""
         p = self.params
         mine = Task.assignee_id == sa.bindparam("uid", p["uid"])
-        team = sa.and_(Task.assignee_id.is_(None), sa.or_(sa.false(), *(  # no IN (...): see run
+        # One parameter a role, its value the role's (the roles are part of the statement's
+        # shape, so every execution of it has the same): no IN (...), see run.
+        team = sa.and_(Task.assignee_id.is_(None), sa.or_(sa.false(), *(
             Task.candidate_role == sa.bindparam(f"role_{i}", role)
             for i, role in enumerate(self.roles))))
         moment = Task.due_at.type  # UTC, as the column stores it

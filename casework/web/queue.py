@@ -31,6 +31,7 @@ def queue_filters() -> queries.QueueFilters:
         reason=reason if reason in REASON_CLASSES else None)
 
 
+PER_PAGE_CHOICES = tuple((n, n) for n in queries.PAGE_SIZES)  # the filters' "per page" select
 SIDE_LIST = 10  # rows a page in the team queue and "my other cases" (the main list: 25/50/100)
 
 
@@ -55,7 +56,7 @@ def queue():
     return render_template("queue.html", sections=sections, counts=page.counts.sections,
                            mine=page.mine, team=page.team, filters=filters, cases=page.cases,
                            paging=page.mine.paging, choices=queries.filter_choices(current_user),
-                           total=page.mine.total)
+                           total=page.mine.total, per_page_choices=PER_PAGE_CHOICES)
 
 
 def _back(default: str):
