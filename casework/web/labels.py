@@ -159,6 +159,7 @@ REVIEW_ACTIONS = {"submit_review": _l("Review submitted"),
 PLAN_STATUS = {"active": _l("In force"), "kept": _l("Kept"), "broken": _l("Broken off"),
                "cancelled": _l("Cancelled")}
 SECTIONS = {"overdue": _l("Overdue"), "today": _l("Due today"), "upcoming": _l("Upcoming")}
+SORTS = {"priority": _l("By priority"), "due": _l("By due time")}  # queries.QUEUE_SORTS
 
 # Form fields named by service errors (InvalidInput.field)
 FIELDS = {

@@ -73,6 +73,13 @@ def test_state_and_event_names_match_the_statechart_in_both_languages(web):
                 k: v[1] for k, v in EVENT_LABELS.items()}
 
 
+def test_the_queues_label_tables_name_the_queries_ids(web):
+    from casework import queries
+
+    assert tuple(labels.SORTS) == queries.QUEUE_SORTS
+    assert tuple(labels.SECTIONS) == queries.SECTIONS
+
+
 def test_the_seven_techniques_carry_their_training_names(web):
     with web.test_request_context(), force_locale("zh"):
         assert [str(labels.TECHNIQUES[t]) for t in labels.TECHNIQUES] == [

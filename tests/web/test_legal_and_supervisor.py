@@ -115,6 +115,12 @@ def test_bulk_assignment_by_building(web, client, login, estate):
     building = estate.unit.building_id
     listing = client.get(f"/team/assign?building={building}").get_data(as_text=True)
     assert estate.case.number in listing and second.number not in listing
+    # The queue's filter form, with the page's own "now with" field; the chosen ones stay chosen.
+    form = listing.split('class="filters noprint"')[1].split("</form>")[0]
+    assert f'<option value="{building}" selected>' in form
+    assert 'name="assignee"' in form and 'name="sort"' not in form  # no order or page size
+    unassigned = client.get("/team/assign?assignee=none").get_data(as_text=True)
+    assert '<option value="none" selected>' in unassigned
     r = client.post(f"/team/assign?building={building}", data={
         "case_ids": [str(estate.case.id)], "assignee_id": str(estate.collector2.id)})
     assert r.status_code == 302

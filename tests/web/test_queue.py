@@ -116,7 +116,8 @@ def test_each_row_shows_its_own_units_and_the_filters_keep_their_choice_escaped(
     form = chosen.get_data(as_text=True).split('class="filters')[1].split("</form>")[0]
     assert f'<option value="{other_building.id}" selected>A&amp;B&lt;栋&gt;</option>' in form
     assert f'<option value="{estate.unit.building_id}">1栋</option>' in form
-    assert '<option value="due" selected>' in form and '<option value="priority">' in form
+    assert '<option value="due" selected>按到期时间</option>' in form
+    assert '<option value="priority">按优先级</option>' in form
     assert '<option value="first_reminder" selected>' in form
     assert '<option value="25" selected>' in form  # the page size: the default
     assert form.count(" selected") == 4
