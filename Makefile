@@ -17,9 +17,10 @@ help:
 	@echo "make run        set up, migrate, seed the demo and run web + worker + sweep"
 	@echo "                (SQLite in instance/, embedded Redis unless REDIS_URL is set)"
 	@echo "make test       set up, run every test on SQLite, then the database tests"
-	@echo "                again on PostgreSQL (skipped if unreachable, failed under CI=true)"
+	@echo "                again on PostgreSQL (skipped if unreachable, failed under CI=true),"
+	@echo "                then make lint"
 	@echo "make bench      the benchmarks in tests/perf (PostgreSQL)"
-	@echo "make lint       ruff, if installed"
+	@echo "make lint       ruff (make test runs it too)"
 	@echo "make clean-demo delete the demo database and its letters (instance/)"
 
 $(BIN)/python:
@@ -44,11 +45,12 @@ pytest_step = (echo "==> $(1)"; $(2); code=$$?; \
 SQLITE_RUN   := $(PYTEST) -q --ignore=tests/perf
 POSTGRES_RUN := CASEWORK_TEST_DB=postgresql $(PYTEST) -q tests/integration
 
-# Both passes always run; the target fails if either did.
+# Both passes and the lint always run; the target fails if any of them did.
 test: $(STAMP)
 	@status=0; \
 	$(call pytest_step,all tests on SQLite,$(SQLITE_RUN)) || status=1; \
 	$(call pytest_step,database tests on PostgreSQL,$(POSTGRES_RUN)) || status=1; \
+	$(MAKE) --no-print-directory lint || status=1; \
 	exit $$status
 
 test-sqlite: $(STAMP)
@@ -60,10 +62,8 @@ test-postgres: $(STAMP)
 bench: $(STAMP)
 	@$(call pytest_step,benchmarks (results in docs/PERFORMANCE.md),$(PYTEST) -q -m bench tests/perf)
 
-lint:
-	@if [ -x $(BIN)/ruff ]; then $(BIN)/ruff check .; \
-	elif command -v ruff >/dev/null 2>&1; then ruff check .; \
-	else echo "ruff is not installed ($(BIN)/python -m pip install ruff)"; fi
+lint: $(STAMP)
+	@echo "==> ruff"; $(BIN)/ruff check . || { echo "FAILED: ruff"; exit 1; }
 
 clean-demo:
 	rm -f instance/casework.sqlite3 instance/casework.sqlite3-wal instance/casework.sqlite3-shm

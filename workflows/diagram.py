@@ -13,7 +13,8 @@ def transition_table() -> str:
         for t in state.transitions:
             for event in t.event.split():
                 rules = ", ".join(r.name for r in EVENT_RULES.get(event, ()))
-                rows.append(f"| {state.id} | {event} | {_conditions(t)} | {rules} | {t.target.id} |")
+                rows.append(f"| {state.id} | {event} | {_conditions(t)} | {rules} "
+                            f"| {t.target.id} |")
     return "\n".join(rows) + "\n"
 
 

@@ -1,4 +1,5 @@
-"""Domain errors raised by the workflows, carrying the rule and a message a collector understands."""
+"""Domain errors raised by the workflows, carrying the rule and a message a collector
+understands."""
 
 from __future__ import annotations
 

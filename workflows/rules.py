@@ -44,7 +44,8 @@ def _text(params: Mapping[str, Any], key: str) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def installments_sum_to_outstanding(facts: CaseFacts, _a: Actor, params: Mapping[str, Any]) -> bool:
+def installments_sum_to_outstanding(facts: CaseFacts, _a: Actor,
+                                    params: Mapping[str, Any]) -> bool:
     """A plan's installments are positive, in date order, not in the past, and sum to the debt."""
     items = params.get("installments") or []
     try:
@@ -146,7 +147,8 @@ DISPUTE_OUTCOME = R(
     "Record the outcome: upheld, reduced with credit, or waived.")
 NOTHING_OWED = R(
     "nothing_owed", lambda f, a, p: f.outstanding == 0,
-    "仍有欠费余额，不能结案为已结清。", "The case still has a balance; it cannot be closed as paid.")
+    "仍有欠费余额，不能结案为已结清。",
+    "The case still has a balance; it cannot be closed as paid.")
 APPROVER = R(
     "approver_role", lambda f, a, p: a.has(*APPROVER_ROLES),
     "核销需要催缴组长（项目经理）或法务批准。", "A write-off needs a supervisor or legal officer.")

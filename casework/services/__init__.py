@@ -2,11 +2,24 @@
 
 from .access import actor_of, can_see, ensure_can_act, visible_cases
 from .cases import (
-    add_task, assign, charge_line, fire_event, get_case, money_at_risk, open_case, reveal_phone,
+    add_task,
+    assign,
+    charge_line,
+    fire_event,
+    get_case,
+    money_at_risk,
+    open_case,
+    reveal_phone,
 )
 from .contacts import record_contact
 from .errors import (
-    Conflict, Forbidden, GuardFailed, InvalidInput, NotFound, ServiceError, TransitionNotAllowed,
+    Conflict,
+    Forbidden,
+    GuardFailed,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    TransitionNotAllowed,
     WorkflowError,
 )
 from .facts import gather, outstanding

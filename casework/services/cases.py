@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from workflows import dunning
 from workflows.facts import SYSTEM, Actor, CaseFacts
@@ -19,14 +19,22 @@ from workflows.facts import SYSTEM, Actor, CaseFacts
 from .. import audit
 from ..extensions import db
 from ..models import (
-    Building, ChargeLine, Community, Debtor, DunningCase, Policy, StaffUser, Task, Unit,
+    Building,
+    ChargeLine,
+    Community,
+    Debtor,
+    DunningCase,
+    Policy,
+    StaffUser,
+    Task,
+    Unit,
     utcnow,
 )
+from . import schedule
 from .access import actor_of, can_see, ensure_can_act
 from .effects import EFFECTS
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .facts import gather
-from . import schedule
 from .uow import transaction
 
 
@@ -324,7 +332,8 @@ def normalize(params: Mapping[str, Any]) -> dict[str, Any]:
     items = params.get("installments")
     if items is not None:
         if not isinstance(items, list):
-            raise InvalidInput("installments", "分期计划格式不正确。", "Installments must be a list.")
+            raise InvalidInput("installments", "分期计划格式不正确。",
+                               "Installments must be a list.")
         parsed = []
         for n, item in enumerate(items, start=1):
             try:

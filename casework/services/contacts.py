@@ -11,8 +11,17 @@ import sqlalchemy as sa
 from .. import audit, contact_rules
 from ..extensions import db
 from ..models import (
-    CHANNELS, OUTCOMES, PERSONS, REASON_CLASSES, REASON_SUBS, TECHNIQUES, ContactAttempt,
-    DunningCase, StaffUser, Task, utcnow,
+    CHANNELS,
+    OUTCOMES,
+    PERSONS,
+    REASON_CLASSES,
+    REASON_SUBS,
+    TECHNIQUES,
+    ContactAttempt,
+    DunningCase,
+    StaffUser,
+    Task,
+    utcnow,
 )
 from ..policy import of_case as policy_of
 from .access import actor_of, ensure_can_act
@@ -30,7 +39,8 @@ def _choice(field: str, value: Any, allowed: Sequence[str], optional: bool = Fal
     if value is None and optional:
         return
     if value not in allowed:
-        raise InvalidInput(field, f"“{value}”不是有效的选项。", f"'{value}' is not a valid choice.")
+        raise InvalidInput(field, f"“{value}”不是有效的选项。",
+                           f"'{value}' is not a valid choice.")
 
 
 def contact_policy(case: DunningCase) -> contact_rules.ContactPolicy:
@@ -46,8 +56,8 @@ def history(case: DunningCase, before: datetime) -> list[contact_rules.Contact]:
     rows = db.session.execute(sa.select(ContactAttempt.channel, ContactAttempt.at,
                                         ContactAttempt.outcome).where(
         ContactAttempt.case_id == case.id, ContactAttempt.at > before - timedelta(days=8))).all()
-    return [contact_rules.Contact(RULES_CHANNEL[ch], at, outcome in ("reached", "promised",
-                                                                     "refused", "disputed", "paid"))
+    spoken = ("reached", "promised", "refused", "disputed", "paid")
+    return [contact_rules.Contact(RULES_CHANNEL[ch], at, outcome in spoken)
             for ch, at, outcome in rows]
 
 
@@ -81,13 +91,15 @@ def record_contact(case_id: int, user: StaffUser | None, *, channel: str, outcom
         case = get_case(case_id)
         ensure_can_act(user, case)
         if not case.is_open:
-            raise InvalidInput("case_id", "案件已结案，不能再登记催收记录。", "The case is closed.")
+            raise InvalidInput("case_id", "案件已结案，不能再登记催收记录。",
+                               "The case is closed.")
         violations = contact_rules.check_contact(
             RULES_CHANNEL[channel], at, history(case, at), contact_policy(case),
             working_calendar(), written_only=case.debtor.written_only)
         if violations and not (override_reason or "").strip():
             words = "；".join(v.message for v in violations)
-            raise InvalidInput("override_reason", f"{words}。如确需登记，请填写原因（将通知组长）。",
+            raise InvalidInput("override_reason",
+                               f"{words}。如确需登记，请填写原因（将通知组长）。",
                                "; ".join(v.message_en for v in violations)
                                + ". Give a reason to record it anyway (the supervisor is told).")
         actor = actor_of(user)
@@ -108,7 +120,8 @@ def record_contact(case_id: int, user: StaffUser | None, *, channel: str, outcom
             "outside_rules": attempt.outside_rules, "override_reason": attempt.override_reason},
             at=now)
         if violations:
-            db.session.add(Task(case_id=case.id, kind="conduct_review", candidate_role="supervisor",
+            db.session.add(Task(case_id=case.id, kind="conduct_review",
+                                candidate_role="supervisor",
                                 title="核查超出联系规则的催收记录", due_at=now + timedelta(days=1),
                                 priority=1))
         if promise:

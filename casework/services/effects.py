@@ -83,7 +83,8 @@ def record_delivery(case, facts, actor, params, now):
         raise InvalidInput("contents_label", "EMS邮寄须登记内件品名（如“物业费催缴通知书”）。",
                            "An EMS delivery needs the contents label (内件品名).")
     policy, cal = _policy(case), working_calendar()
-    if _GRADE_RANK[grade] <= _GRADE_RANK.get(doc.grade, 9):  # a weaker proof never erases a better one
+    # A weaker proof never erases a better one.
+    if _GRADE_RANK[grade] <= _GRADE_RANK.get(doc.grade, 9):
         doc.delivered_on, doc.grade = delivered, grade
         doc.proof_ref = params.get("proof_ref") or doc.proof_ref
     doc.tracking_no, doc.contents_label = tracking or doc.tracking_no, label or doc.contents_label

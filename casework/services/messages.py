@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -42,7 +42,8 @@ def queue_message(case: DunningCase, channel: str, body: str, key: str,
     """
     findings = lint_text(body)
     if findings:
-        raise InvalidInput("body", "短信内容含有禁止用语：" + "、".join(f.phrase for f in findings),
+        raise InvalidInput("body",
+                           "短信内容含有禁止用语：" + "、".join(f.phrase for f in findings),
                            "The message contains banned wording.")
     if not key_is_new and db.session.scalar(
             sa.select(OutboxMessage.id).where(OutboxMessage.key == key)):

@@ -11,15 +11,20 @@ import sqlalchemy as sa
 from .. import audit
 from ..extensions import db
 from ..models import (
-    ChargeLine, DunningCase, Installment, Payment, PaymentAllocation, PaymentPlan, StaffUser,
-    money, utcnow,
+    ChargeLine,
+    DunningCase,
+    Payment,
+    PaymentAllocation,
+    PaymentPlan,
+    StaffUser,
+    money,
+    utcnow,
 )
-from . import limitation
+from . import limitation, schedule
 from .access import actor_of, ensure_can_act
 from .cases import _open_case, get_case, settle_if_nothing_owed
 from .clock import local_date
 from .errors import InvalidInput
-from . import schedule
 from .uow import transaction
 
 ZERO = Decimal("0.00")
@@ -66,11 +71,13 @@ def record_payment_in_transaction(case_id: int, amount, paid_on: date, *,
     try:
         amount = money(amount)
     except Exception as exc:
-        raise InvalidInput("amount", f"金额格式不正确：{amount}", f"Not an amount: {amount}") from exc
+        raise InvalidInput("amount", f"金额格式不正确：{amount}",
+                           f"Not an amount: {amount}") from exc
     if amount <= 0:
         raise InvalidInput("amount", "金额必须大于0。", "The amount must be positive.")
     if not isinstance(paid_on, date) or paid_on > local_date(now):
-        raise InvalidInput("paid_on", "缴费日期不能晚于今天。", "The payment date is in the future.")
+        raise InvalidInput("paid_on", "缴费日期不能晚于今天。",
+                           "The payment date is in the future.")
     if external_id:
         existing = db.session.scalars(sa.select(Payment).where(
             Payment.external_id == external_id)).first()

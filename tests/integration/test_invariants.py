@@ -22,7 +22,14 @@ from hypothesis import strategies as st
 from casework import audit, services
 from casework.extensions import db
 from casework.models import (
-    CHANNELS, OUTCOMES, CaseEvent, ChargeLine, ContactAttempt, Document, DunningCase, Payment,
+    CHANNELS,
+    OUTCOMES,
+    CaseEvent,
+    ChargeLine,
+    ContactAttempt,
+    Document,
+    DunningCase,
+    Payment,
 )
 from casework.services import ServiceError, WorkflowError
 from casework.services.clock import local_date

@@ -79,7 +79,7 @@ def test_by_priority_more_money_comes_first_within_a_section_and_priority(busy, 
     rows = queries.queue_page(busy, now, None, *[queries.Paging(per=100)] * 3).mine.rows
     tasks = {task.id: task for task in db.session.scalars(
         sa.select(Task).where(Task.assignee_id == busy.id))}
-    for before, after in zip(rows, rows[1:]):
+    for before, after in zip(rows, rows[1:], strict=False):
         a, b = tasks[before.task_id], tasks[after.task_id]
         if (before.section, a.priority) == (after.section, b.priority):
             assert before.money.outstanding >= after.money.outstanding

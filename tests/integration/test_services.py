@@ -16,12 +16,26 @@ import sqlalchemy as sa
 from casework import audit, services
 from casework.extensions import db
 from casework.models import (
-    CaseEvent, ChargeLine, ContactAttempt, Dispute, Document, DunningCase, Installment, Payment,
-    PaymentAllocation, PaymentPlan, Task,
+    CaseEvent,
+    ChargeLine,
+    ContactAttempt,
+    Dispute,
+    Document,
+    DunningCase,
+    Installment,
+    Payment,
+    PaymentAllocation,
+    PaymentPlan,
+    Task,
 )
 from casework.services import Forbidden, GuardFailed, InvalidInput, TransitionNotAllowed
 from tests.factories import (
-    case_events, fast_password_hashing, fresh_case, shanghai, two_contacts, walk,
+    case_events,
+    fast_password_hashing,
+    fresh_case,
+    shanghai,
+    two_contacts,
+    walk,
 )
 
 D = Decimal
@@ -1025,7 +1039,8 @@ def test_a_waiver_that_clears_the_debt_settles_the_case(estate, now):
     """Everything was waived: nothing is owed, so the case closes as paid at once."""
     cid = estate.case.id
     services.fire_event(cid, "raise_dispute", estate.collector,
-                        {"category": "service_quality", "note": "长期服务不到位，物业不作为"}, now=now)
+                        {"category": "service_quality", "note": "长期服务不到位，物业不作为"},
+                        now=now)
     services.fire_event(cid, "resolve_dispute", estate.supervisor, {"outcome": "waived"},
                         now=now)
     assert services.outstanding(estate.case) == D("0.00")

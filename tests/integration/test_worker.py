@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from redis import Redis
 from rq import Queue
 
 from casework import jobs
@@ -23,7 +22,6 @@ from casework.extensions import db
 from casework.models import CaseEvent, ContactAttempt, Task, Timer
 from casework.services import timers as timer_service
 from casework.sweep import sweep
-from tests.redis_db import dedicated_redis
 from tests.integration.test_timers import (
     chain_intact,
     messages,
@@ -33,6 +31,7 @@ from tests.integration.test_timers import (
     timers,
     transitions,
 )
+from tests.redis_db import dedicated_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

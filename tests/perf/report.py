@@ -19,5 +19,8 @@ def record(section: str, lines: list[str]) -> None:
              f" ({platform.python_version()})._")
     body = f"## {section}\n\n{stamp}\n\n" + "\n".join(lines) + "\n"
     pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(body + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + body
+    if pattern.search(text):
+        text = pattern.sub(body + "\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + body
     DOC.write_text(text, encoding="utf-8")

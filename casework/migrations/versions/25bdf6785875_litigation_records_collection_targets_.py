@@ -5,11 +5,10 @@ Revises: 426d7a8cf39d
 Create Date: 2026-11-23 22:00:51.704798
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import casework.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = '25bdf6785875'

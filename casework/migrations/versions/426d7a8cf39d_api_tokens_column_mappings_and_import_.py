@@ -5,11 +5,10 @@ Revises: 5990309c5366
 Create Date: 2026-11-23 21:58:25.428406
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import casework.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = '426d7a8cf39d'

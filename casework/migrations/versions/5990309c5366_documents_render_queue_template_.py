@@ -5,11 +5,10 @@ Revises: 76ba599f412d
 Create Date: 2026-11-23 21:47:05.996634
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import casework.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = '5990309c5366'

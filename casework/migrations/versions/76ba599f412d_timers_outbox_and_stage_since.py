@@ -5,11 +5,10 @@ Revises: a1d3e9be8c29
 Create Date: 2026-11-23 21:39:19.943799
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import casework.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = '76ba599f412d'

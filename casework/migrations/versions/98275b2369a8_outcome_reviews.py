@@ -5,11 +5,10 @@ Revises: 25bdf6785875
 Create Date: 2026-11-23 23:51:28.196930
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import casework.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = '98275b2369a8'

@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-23 21:36:11.138504
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import casework.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = 'a1d3e9be8c29'
