@@ -33,6 +33,8 @@ from .uow import transaction
 RULES_CHANNEL = {"phone": "call", "sms": "sms", "wechat": "wechat", "email": "email",
                  "visit": "visit", "letter": "letter"}
 NOTE_FREE_SUBS = ("forgot",)
+# Outcomes of a contact in which someone was spoken with (the contact rules' cool-down).
+CONVERSATIONS = ("reached", "promised", "refused", "disputed", "paid")
 
 
 def _choice(field: str, value: Any, allowed: Sequence[str], optional: bool = False) -> None:
@@ -56,8 +58,7 @@ def history(case: DunningCase, before: datetime) -> list[contact_rules.Contact]:
     rows = db.session.execute(sa.select(ContactAttempt.channel, ContactAttempt.at,
                                         ContactAttempt.outcome).where(
         ContactAttempt.case_id == case.id, ContactAttempt.at > before - timedelta(days=8))).all()
-    spoken = ("reached", "promised", "refused", "disputed", "paid")
-    return [contact_rules.Contact(RULES_CHANNEL[ch], at, outcome in spoken)
+    return [contact_rules.Contact(RULES_CHANNEL[ch], at, outcome in CONVERSATIONS)
             for ch, at, outcome in rows]
 
 
