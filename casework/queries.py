@@ -545,14 +545,9 @@ _CHOICES = "casework.filter_choices"  # their cache, in the app's extensions
 class Choices(tuple):
     """(id, name) pairs that pages share (filter_choices keeps them): a tuple on which what a
     page makes of it can be kept as well (`made`: web.fmt.options keeps the <option>
-    elements there)."""
+    elements there; None until then)."""
 
-    made: dict[str, Any]
-
-    def __new__(cls, pairs) -> Choices:
-        self = super().__new__(cls, pairs)
-        self.made = {}
-        return self
+    made: Any = None
 
 
 def filter_choices(user: StaffUser) -> dict[str, Choices]:

@@ -148,9 +148,9 @@ def options(pairs, selected=None) -> Markup:
     if not isinstance(pairs, Choices):
         return Markup("".join(_option(value, label, str(value) == chosen)
                               for value, label in pairs))
-    made = pairs.made.get("options")
+    made = pairs.made
     if made is None:
-        made = pairs.made["options"] = tuple(
+        made = pairs.made = tuple(
             (str(value), _option(value, label, False), _option(value, label, True))
             for value, label in pairs)
     return Markup("".join(on if value == chosen else off for value, off, on in made))
